@@ -1,0 +1,43 @@
+# Zero-config entry points. With DATABASE_URL / REDIS_URL unset, embedded PostgreSQL and
+# Redis run from .data/ (see marketplace/embedded.py).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test services stop migrate lint format install
+
+$(INSTALLED): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	touch $(INSTALLED)
+
+install: $(INSTALLED)
+
+services: $(INSTALLED)
+	$(BIN)/python -m marketplace.embedded start
+
+stop:
+	$(BIN)/python -m marketplace.embedded stop
+
+migrate: services
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py partitions
+
+run: migrate
+	$(BIN)/python manage.py collectstatic --noinput -v0
+	$(BIN)/daphne -b $(HOST) -p $(PORT) marketplace.asgi:application
+
+test: services
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(INSTALLED)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .

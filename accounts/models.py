@@ -1,0 +1,157 @@
+import uuid
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.db import models
+from django.db.models.functions import Upper
+
+from marketplace.db import CreatedAtField, TriggerManagedFieldsMixin, UpdatedAtField, choices_check
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def get_by_natural_key(self, username):
+        return self.get(email__iexact=username)
+
+    def _create_user(self, email, password, **extra_fields):
+        if not email:
+            raise ValueError("An email address is required.")
+        user = self.model(email=self.normalize_email(email), **extra_fields)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email, password=None, **extra_fields):
+        extra_fields.setdefault("is_staff", False)
+        extra_fields.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra_fields)
+
+    def create_superuser(self, email, password=None, **extra_fields):
+        extra_fields.setdefault("is_staff", True)
+        extra_fields.setdefault("is_superuser", True)
+        return self._create_user(email, password, **extra_fields)
+
+
+class AccountStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    SUSPENDED = "suspended", "Suspended"
+    BANNED = "banned", "Banned"
+
+
+class User(TriggerManagedFieldsMixin, AbstractBaseUser, PermissionsMixin):
+    """One account for buying and selling; seller fields stay empty until ``is_seller``."""
+
+    AccountStatus = AccountStatus
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    email = models.EmailField(max_length=255)
+    email_verified_at = models.DateTimeField(null=True, blank=True)
+
+    # Profile
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    avatar = models.ImageField(upload_to="avatars/%Y/%m/", max_length=255, blank=True)
+    bio = models.TextField(blank=True)
+
+    # Roles: a member may be buyer and seller; staff replaces the seed's is_admin.
+    is_seller = models.BooleanField(default=False)
+    is_staff = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+
+    # Seller
+    seller_verified_at = models.DateTimeField(null=True, blank=True)
+    stripe_connect_id = models.CharField(max_length=255, blank=True, null=True)
+    total_sales_count = models.PositiveIntegerField(default=0)
+
+    # Ratings, kept exact by the reviews trigger from sum and count (never rescanned).
+    seller_rating = models.DecimalField(max_digits=3, decimal_places=2, null=True, blank=True)
+    seller_rating_sum = models.BigIntegerField(default=0)
+    seller_rating_count = models.IntegerField(default=0)
+    buyer_rating = models.DecimalField(max_digits=3, decimal_places=2, null=True, blank=True)
+    buyer_rating_sum = models.BigIntegerField(default=0)
+    buyer_rating_count = models.IntegerField(default=0)
+
+    # Trust and safety
+    phone_number = models.CharField(max_length=20, blank=True)
+    phone_verified_at = models.DateTimeField(null=True, blank=True)
+    kyc_verified_at = models.DateTimeField(null=True, blank=True)
+    account_status = models.CharField(
+        max_length=20, choices=AccountStatus.choices, default=AccountStatus.ACTIVE
+    )
+
+    created_at = CreatedAtField()
+    updated_at = UpdatedAtField()
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    trigger_managed_fields = (
+        "seller_rating",
+        "seller_rating_sum",
+        "seller_rating_count",
+        "buyer_rating",
+        "buyer_rating_sum",
+        "buyer_rating_count",
+        "total_sales_count",
+        "updated_at",
+        "created_at",
+    )
+
+    class Meta:
+        constraints = [
+            # Case-insensitive: Upper() matches what email__iexact compiles to.
+            models.UniqueConstraint(Upper("email"), name="accounts_user_email_ci_unique"),
+            choices_check("account_status", AccountStatus, "accounts_user_account_status_valid"),
+            models.CheckConstraint(
+                condition=models.Q(seller_rating_sum__gte=0, seller_rating_count__gte=0)
+                & models.Q(buyer_rating_sum__gte=0, buyer_rating_count__gte=0),
+                name="accounts_user_rating_totals_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(seller_rating__isnull=True)
+                | models.Q(seller_rating__gte=1, seller_rating__lte=5),
+                name="accounts_user_seller_rating_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(buyer_rating__isnull=True)
+                | models.Q(buyer_rating__gte=1, buyer_rating__lte=5),
+                name="accounts_user_buyer_rating_range",
+            ),
+            models.UniqueConstraint(
+                fields=["stripe_connect_id"],
+                condition=models.Q(stripe_connect_id__isnull=False),
+                name="accounts_user_stripe_connect_unique",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["created_at"], condition=models.Q(is_seller=True), name="accounts_user_sellers"
+            ),
+            models.Index(
+                fields=["account_status"],
+                condition=~models.Q(account_status="active"),
+                name="accounts_user_not_active",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def clean(self):
+        super().clean()
+        self.email = self.__class__.objects.normalize_email(self.email)
+
+    @property
+    def display_name(self) -> str:
+        full = f"{self.first_name} {self.last_name}".strip()
+        return full or self.email.split("@", 1)[0]
+
+    def get_full_name(self) -> str:
+        return self.display_name
+
+    def get_short_name(self) -> str:
+        return self.first_name or self.display_name

@@ -1,0 +1,264 @@
+import secrets
+import uuid
+
+from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex, GistIndex, OpClass
+from django.contrib.postgres.search import SearchVectorField
+from django.db import models
+from django.db.models import F, Func, Q
+from django.db.models.lookups import Exact
+
+from marketplace.db import (
+    CreatedAtField,
+    TriggerManagedFieldsMixin,
+    UpdatedAtField,
+    choices_check,
+    currency_check,
+)
+
+
+def jsonb_type_is(field: str, json_type: str) -> Exact:
+    return Exact(Func(F(field), function="jsonb_typeof", output_field=models.TextField()), json_type)
+
+
+def new_share_token() -> str:
+    return secrets.token_urlsafe(16)
+
+
+class Category(models.Model):
+    """A node of the category tree; ``attribute_schema`` types the listings' attributes.
+
+    ``attribute_schema`` is a list of ``{"key", "label", "type", "unit", "options",
+    "required"}`` objects, ``type`` one of number/enum/boolean/text (validated by
+    ``listings.attributes.validate_attribute_schema``).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=100, db_index=False)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    icon = models.CharField(max_length=50, blank=True)
+    sort_order = models.IntegerField(default=0)
+    attribute_schema = models.JSONField(default=list, blank=True)
+    created_at = CreatedAtField()
+
+    class Meta:
+        verbose_name_plural = "categories"
+        ordering = ["sort_order", "name"]
+        constraints = [
+            # Constraints rather than unique=True: no extra varchar_pattern_ops index.
+            models.UniqueConstraint(fields=["slug"], name="listings_category_slug_unique"),
+            models.CheckConstraint(condition=~Q(parent=F("id")), name="listings_category_not_own_parent"),
+            models.CheckConstraint(
+                condition=jsonb_type_is("attribute_schema", "array"),
+                name="listings_category_attribute_schema_is_array",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self):
+        from listings.attributes import validate_attribute_schema
+
+        super().clean()
+        validate_attribute_schema(self.attribute_schema)
+
+
+class ListingStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    ACTIVE = "active", "Active"
+    RESERVED = "reserved", "Reserved"
+    SOLD = "sold", "Sold"
+    ARCHIVED = "archived", "Archived"
+
+
+class ListingVisibility(models.TextChoices):
+    PUBLIC = "public", "Public"
+    UNLISTED = "unlisted", "Unlisted"
+    PRIVATE = "private", "Private"
+
+
+class PricingType(models.TextChoices):
+    FIXED = "fixed", "Fixed price"
+    NEGOTIABLE = "negotiable", "Negotiable"
+    HOURLY = "hourly", "Hourly"
+    PROJECT = "project", "Per project"
+
+
+class Listing(TriggerManagedFieldsMixin, models.Model):
+    """One item for sale (the seed has no quantity). Money is integer minor units."""
+
+    Status = ListingStatus
+
+    Visibility = ListingVisibility
+
+    PricingType = PricingType
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Indexed by listing_seller_created, which starts with seller_id.
+    seller = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="listings", db_index=False
+    )
+    # Indexed by listing_category_status_pub.
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="listings", db_index=False)
+
+    title = models.CharField(max_length=255)
+    slug = models.SlugField(max_length=255, db_index=False)
+    description = models.TextField()
+
+    price_cents = models.BigIntegerField(null=True, blank=True, help_text="Empty: contact for price.")
+    currency = models.CharField(max_length=3, default="USD")
+    pricing_type = models.CharField(max_length=20, choices=PricingType.choices, default=PricingType.FIXED)
+
+    attributes = models.JSONField(default=dict, blank=True)
+
+    images = models.JSONField(default=list, blank=True)
+    videos = models.JSONField(default=list, blank=True)
+    primary_image_url = models.TextField(blank=True)
+
+    location_country = models.CharField(max_length=2, blank=True)
+    location_city = models.CharField(max_length=100, blank=True)
+    location_lat = models.DecimalField(max_digits=10, decimal_places=8, null=True, blank=True)
+    location_lng = models.DecimalField(max_digits=11, decimal_places=8, null=True, blank=True)
+
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
+    visibility = models.CharField(max_length=20, choices=Visibility.choices, default=Visibility.PUBLIC)
+    share_token = models.CharField(
+        max_length=32,
+        default=new_share_token,
+        editable=False,
+        help_text="Unguessable part of an unlisted listing's URL.",
+    )
+    featured = models.BooleanField(default=False)
+    featured_until = models.DateTimeField(null=True, blank=True)
+
+    meta_title = models.CharField(max_length=60, blank=True)
+    meta_description = models.CharField(max_length=160, blank=True)
+
+    view_count = models.BigIntegerField(default=0)
+    favorite_count = models.IntegerField(default=0)
+    inquiry_count = models.IntegerField(default=0)
+
+    # Weighted (title A, description B); kept by the listings_search_vector trigger.
+    search_vector = SearchVectorField(null=True, editable=False)
+
+    created_at = CreatedAtField()
+    updated_at = UpdatedAtField()
+    published_at = models.DateTimeField(null=True, blank=True)
+    sold_at = models.DateTimeField(null=True, blank=True)
+
+    trigger_managed_fields = (
+        "view_count",
+        "favorite_count",
+        "inquiry_count",
+        "search_vector",
+        "created_at",
+        "updated_at",
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["slug"], name="listings_listing_slug_unique"),
+            models.UniqueConstraint(fields=["share_token"], name="listings_listing_share_token_unique"),
+            choices_check("status", ListingStatus, "listings_listing_status_valid"),
+            choices_check("visibility", ListingVisibility, "listings_listing_visibility_valid"),
+            choices_check("pricing_type", PricingType, "listings_listing_pricing_type_valid"),
+            currency_check("currency", "listings_listing_currency_iso4217"),
+            models.CheckConstraint(
+                condition=Q(price_cents__isnull=True) | Q(price_cents__gte=0),
+                name="listings_listing_price_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(view_count__gte=0, favorite_count__gte=0, inquiry_count__gte=0),
+                name="listings_listing_counters_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(location_lat__isnull=True, location_lng__isnull=True)
+                | Q(
+                    location_lat__gte=-90,
+                    location_lat__lte=90,
+                    location_lng__gte=-180,
+                    location_lng__lte=180,
+                ),
+                name="listings_listing_location_valid",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=["active", "reserved", "sold"]) | Q(published_at__isnull=False),
+                name="listings_listing_published_has_published_at",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="sold") | Q(sold_at__isnull=False),
+                name="listings_listing_sold_has_sold_at",
+            ),
+            models.CheckConstraint(
+                condition=jsonb_type_is("attributes", "object"),
+                name="listings_listing_attributes_is_object",
+            ),
+            models.CheckConstraint(
+                condition=jsonb_type_is("images", "array") & jsonb_type_is("videos", "array"),
+                name="listings_listing_media_are_arrays",
+            ),
+        ]
+        indexes = [
+            # Seller's listings, newest first (also the seller_id FK index).
+            models.Index(F("seller"), F("created_at").desc(), name="listing_seller_created"),
+            # Active listings of a category, newest first (also the category_id FK index).
+            models.Index(
+                F("category"),
+                F("status"),
+                F("published_at").desc(),
+                name="listing_category_status_pub",
+            ),
+            # Newest active public listings (home page, sitemap).
+            models.Index(
+                F("published_at").desc(),
+                condition=Q(status="active", visibility="public"),
+                name="listings_listing_active_newest",
+            ),
+            models.Index(F("created_at").desc(), name="listings_listing_created"),
+            models.Index(
+                fields=["featured", "featured_until"],
+                condition=Q(featured=True),
+                name="listings_listing_featured",
+            ),
+            GinIndex(OpClass(F("attributes"), name="jsonb_path_ops"), name="listings_listing_attributes"),
+            GinIndex(fields=["search_vector"], name="listings_listing_search"),
+            # Radius search: ll_to_earth(lat, lng) in a GiST index (earthdistance + cube).
+            GistIndex(
+                Func(
+                    models.functions.Cast("location_lat", models.FloatField()),
+                    models.functions.Cast("location_lng", models.FloatField()),
+                    function="ll_to_earth",
+                    output_field=models.Field(),
+                ),
+                condition=Q(location_lat__isnull=False),
+                name="listings_listing_location",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Favorite(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Indexed by the (user, listing) unique constraint.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="favorites", db_index=False
+    )
+    listing = models.ForeignKey(Listing, on_delete=models.CASCADE, related_name="favorites")
+    created_at = CreatedAtField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "listing"], name="listings_favorite_unique"),
+        ]
+        indexes = [
+            models.Index(F("user"), F("created_at").desc(), name="listings_favorite_user_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} ♥ {self.listing_id}"

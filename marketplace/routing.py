@@ -1,0 +1,3 @@
+"""WebSocket routes of every app; live features add theirs here."""
+
+websocket_urlpatterns: list = []

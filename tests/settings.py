@@ -1,0 +1,15 @@
+"""Test settings: the same configuration on a throwaway database and Redis namespace."""
+
+from marketplace.settings import *  # noqa: F403
+from marketplace.settings import CACHES, CHANNEL_LAYERS, REDIS_URL, redis_url_with_db
+
+# pytest-django creates test_<name> and drops it afterwards; Redis gets its own logical DB
+# so cache.clear() in tests never touches development data.
+TEST_REDIS_URL = redis_url_with_db(REDIS_URL, 15)
+CACHES["default"]["LOCATION"] = TEST_REDIS_URL
+CACHES["default"]["KEY_PREFIX"] = "test"
+CHANNEL_LAYERS["default"]["CONFIG"] = {"hosts": [TEST_REDIS_URL], "prefix": "test-asgi"}
+
+# Argon2 costs ~0.1 s a hash; tests do not measure password hashing.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
