@@ -1,7 +1,7 @@
 """Test settings: the same configuration on a throwaway database and Redis namespace."""
 
 from marketplace.settings import *  # noqa: F403
-from marketplace.settings import CACHES, CHANNEL_LAYERS, REDIS_URL, redis_url_with_db
+from marketplace.settings import CACHES, CHANNEL_LAYERS, DATABASES, REDIS_URL, env, redis_url_with_db
 
 # pytest-django creates test_<name> and drops it afterwards; Redis gets its own logical DB
 # so cache.clear() in tests never touches development data.
@@ -13,3 +13,6 @@ CHANNEL_LAYERS["default"]["CONFIG"] = {"hosts": [TEST_REDIS_URL], "prefix": "tes
 # Argon2 costs ~0.1 s a hash; tests do not measure password hashing.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+# Parallel runs on one machine (several checkouts, or people) can name their own test database.
+DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default=None)}
