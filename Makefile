@@ -32,6 +32,7 @@ run: migrate
 	$(BIN)/daphne -b $(HOST) -p $(PORT) marketplace.asgi:application
 
 test: services
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(INSTALLED)
