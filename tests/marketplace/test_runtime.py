@@ -89,3 +89,11 @@ def test_production_settings_refuse_to_start_without_a_secret_key():
 def test_migrations_match_the_models():
     result = _manage("makemigrations", "--check", "--dry-run")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_home_page_renders_with_its_stylesheet(client, django_assert_max_num_queries):
+    with django_assert_max_num_queries(0):
+        response = client.get("/")
+    assert response.status_code == 200
+    assert b'href="/static/css/site.css"' in response.content
+    assert client.get("/static/css/site.css").status_code == 200
