@@ -1,0 +1,152 @@
+from decimal import Decimal
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin
+
+from listings.models import Category, Favorite, Listing
+
+
+def format_minor_units(amount: int | None, currency: str) -> str:
+    """``12345, "USD"`` -> ``"123.45 USD"``, by the currency's ISO-4217 exponent."""
+    if amount is None:
+        return ""
+    exponent = settings.CURRENCIES.get(currency, 2)
+    return f"{Decimal(amount).scaleb(-exponent):,.{exponent}f} {currency}"
+
+
+class CurrencyListFilter(admin.SimpleListFilter):
+    """The configured currencies, not a ``SELECT DISTINCT currency`` over the whole table."""
+
+    title = "currency"
+    parameter_name = "currency"
+
+    def lookups(self, request, model_admin):
+        return [(code, code) for code in settings.CURRENCIES]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(currency=self.value())
+        return queryset
+
+
+def currency_formfield(**kwargs) -> forms.ChoiceField:
+    return forms.ChoiceField(choices=[(code, code) for code in settings.CURRENCIES], **kwargs)
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "parent", "sort_order", "icon")
+    list_select_related = ("parent",)
+    list_filter = (("parent", admin.RelatedOnlyFieldListFilter),)
+    search_fields = ("name", "slug")
+    ordering = ("sort_order", "name")
+    prepopulated_fields = {"slug": ("name",)}
+    fields = ("name", "slug", "parent", "icon", "sort_order", "attribute_schema", "created_at")
+    readonly_fields = ("created_at",)
+
+
+@admin.register(Listing)
+class ListingAdmin(admin.ModelAdmin):
+    list_display = (
+        "title",
+        "seller",
+        "category",
+        "status",
+        "visibility",
+        "price",
+        "featured",
+        "view_count",
+        "favorite_count",
+        "inquiry_count",
+        "published_at",
+    )
+    list_select_related = ("seller", "category")
+    list_filter = (
+        "status",
+        "visibility",
+        "pricing_type",
+        "featured",
+        CurrencyListFilter,
+        "category",
+        ("published_at", admin.DateFieldListFilter),
+        ("created_at", admin.DateFieldListFilter),
+    )
+    search_fields = ("title", "=slug", "=seller__email")
+    search_help_text = "Part of the title, or an exact slug or seller email."
+    ordering = ("-created_at",)
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    autocomplete_fields = ("seller",)
+    prepopulated_fields = {"slug": ("title",)}
+    fieldsets = (
+        (None, {"fields": ("seller", "category", "title", "slug", "description")}),
+        ("Price", {"fields": ("price_cents", "currency", "pricing_type")}),
+        ("Details", {"fields": ("attributes", "images", "videos", "primary_image_url")}),
+        (
+            "Location",
+            {"fields": ("location_country", "location_city", ("location_lat", "location_lng"))},
+        ),
+        (
+            "Status",
+            {
+                "fields": (
+                    "status",
+                    "visibility",
+                    "share_token",
+                    ("featured", "featured_until"),
+                    "published_at",
+                    "sold_at",
+                )
+            },
+        ),
+        ("Search engines", {"classes": ("collapse",), "fields": ("meta_title", "meta_description")}),
+        (
+            "Kept by the database",
+            {
+                "classes": ("collapse",),
+                "fields": (
+                    ("view_count", "favorite_count", "inquiry_count"),
+                    "search_vector",
+                    "created_at",
+                    "updated_at",
+                ),
+            },
+        ),
+    )
+    # The lifecycle (publish, reserve, sell, archive) belongs to the listing and
+    # transaction services: a reserved or sold listing is tied to a live transaction.
+    readonly_fields = (
+        *Listing.trigger_managed_fields,
+        "status",
+        "published_at",
+        "sold_at",
+        "share_token",
+    )
+
+    @admin.display(description="Price", ordering="price_cents")
+    def price(self, obj: Listing) -> str:
+        return format_minor_units(obj.price_cents, obj.currency)
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "currency":
+            return currency_formfield(initial=settings.DEFAULT_CURRENCY, label="Currency")
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+
+@admin.register(Favorite)
+class FavoriteAdmin(admin.ModelAdmin):
+    list_display = ("user", "listing", "created_at")
+    list_select_related = ("user", "listing")
+    list_filter = (("created_at", admin.DateFieldListFilter),)
+    search_fields = ("=user__email", "listing__title")
+    search_help_text = "An exact user email, or part of the listing title."
+    ordering = ("-created_at",)
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    autocomplete_fields = ("user", "listing")
+    readonly_fields = ("created_at",)
+
+    # A favorite is a fact (this user likes that listing): added or deleted, never edited.
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,110 @@
+from django.contrib import admin
+
+from listings.admin import CurrencyListFilter, format_minor_units
+from payments.models import Transaction
+
+
+@admin.register(Transaction)
+class TransactionAdmin(admin.ModelAdmin):
+    """Transactions are a ledger: read here, created and moved only by the payments services.
+
+    Every status transition lives in one place (it also moves the listing and money at
+    Stripe), so no amount, party, status or provider reference is editable; refunds and
+    other moderation arrive as actions that call those services.
+    """
+
+    list_display = (
+        "reference",
+        "listing",
+        "buyer",
+        "seller",
+        "status",
+        "total",
+        "platform_fee",
+        "payment_provider",
+        "created_at",
+        "completed_at",
+    )
+    list_display_links = ("reference",)
+    list_select_related = ("listing", "buyer", "seller")
+    list_filter = (
+        "status",
+        "payment_provider",
+        CurrencyListFilter,
+        ("escrow_released_at", admin.EmptyFieldListFilter),
+        ("cancelled_at", admin.EmptyFieldListFilter),
+    )
+    search_fields = (
+        "=payment_intent_id",
+        "=charge_id",
+        "=transfer_id",
+        "=buyer__email",
+        "=seller__email",
+        "listing__title",
+    )
+    search_help_text = "An exact Stripe id or party email, or part of the listing title."
+    date_hierarchy = "created_at"
+    ordering = ("-created_at",)
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    fieldsets = (
+        (None, {"fields": ("listing", "buyer", "seller", "status")}),
+        (
+            "Amounts (minor units)",
+            {
+                "fields": (
+                    "currency",
+                    ("subtotal_cents", "platform_fee_cents", "processing_fee_cents"),
+                    ("total_cents", "seller_payout_cents"),
+                )
+            },
+        ),
+        (
+            "Provider",
+            {"fields": ("payment_provider", "payment_intent_id", "charge_id", "transfer_id", "metadata")},
+        ),
+        ("Escrow", {"fields": ("escrow_release_date", "escrow_released_at")}),
+        ("Notes", {"fields": ("buyer_note", "seller_note")}),
+        ("Dates", {"fields": ("created_at", "updated_at", "completed_at", "cancelled_at")}),
+    )
+    readonly_fields = (
+        "listing",
+        "buyer",
+        "seller",
+        "status",
+        "currency",
+        "subtotal_cents",
+        "platform_fee_cents",
+        "processing_fee_cents",
+        "total_cents",
+        "seller_payout_cents",
+        "payment_provider",
+        "payment_intent_id",
+        "charge_id",
+        "transfer_id",
+        "metadata",
+        "escrow_release_date",
+        "escrow_released_at",
+        "created_at",
+        "updated_at",
+        "completed_at",
+        "cancelled_at",
+    )
+
+    @admin.display(description="Reference", ordering="id")
+    def reference(self, obj: Transaction) -> str:
+        return str(obj.id)[:8]
+
+    @admin.display(description="Total", ordering="total_cents")
+    def total(self, obj: Transaction) -> str:
+        return format_minor_units(obj.total_cents, obj.currency)
+
+    @admin.display(description="Platform fee", ordering="platform_fee_cents")
+    def platform_fee(self, obj: Transaction) -> str:
+        return format_minor_units(obj.platform_fee_cents, obj.currency)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
