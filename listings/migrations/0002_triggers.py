@@ -24,14 +24,16 @@ DROP FUNCTION IF EXISTS listings_listing_search_vector();
 """
 
 # A single-row UPDATE ... SET n = n + 1 is atomic under concurrency: no lost increments.
+# A favorite moved to another listing (an UPDATE of listing_id) counts on the new one only.
 FAVORITE_COUNT = """
 CREATE FUNCTION listings_favorite_count() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'INSERT' THEN
-        UPDATE listings_listing SET favorite_count = favorite_count + 1 WHERE id = NEW.listing_id;
-    ELSIF TG_OP = 'DELETE' THEN
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
         UPDATE listings_listing SET favorite_count = favorite_count - 1 WHERE id = OLD.listing_id;
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        UPDATE listings_listing SET favorite_count = favorite_count + 1 WHERE id = NEW.listing_id;
     END IF;
     RETURN NULL;
 END;
@@ -39,9 +41,14 @@ $$;
 CREATE TRIGGER listings_favorite_count
     AFTER INSERT OR DELETE ON listings_favorite
     FOR EACH ROW EXECUTE FUNCTION listings_favorite_count();
+CREATE TRIGGER listings_favorite_count_update
+    AFTER UPDATE OF listing_id ON listings_favorite
+    FOR EACH ROW WHEN (OLD.listing_id IS DISTINCT FROM NEW.listing_id)
+    EXECUTE FUNCTION listings_favorite_count();
 """
 FAVORITE_COUNT_REVERSE = """
 DROP TRIGGER IF EXISTS listings_favorite_count ON listings_favorite;
+DROP TRIGGER IF EXISTS listings_favorite_count_update ON listings_favorite;
 DROP FUNCTION IF EXISTS listings_favorite_count();
 """
 

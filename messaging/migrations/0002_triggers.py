@@ -2,30 +2,48 @@ from django.db import migrations
 
 from marketplace.migration_sql import updated_at_trigger
 
+# A new message can only move last_message_at forward; a removed or moved message (or a
+# changed created_at) needs the newest remaining one (index messaging_message_conv_created).
+# The recount locks the conversation first and reads after: a READ COMMITTED statement sees
+# what was committed when it started, so a message whose insert held the row lock is counted.
 LAST_MESSAGE_AT = """
 CREATE FUNCTION messaging_message_touch_conversation() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+    conversation_ids uuid[];
 BEGIN
     IF TG_OP = 'INSERT' THEN
         UPDATE messaging_conversation
         SET last_message_at = GREATEST(coalesce(last_message_at, NEW.created_at), NEW.created_at)
         WHERE id = NEW.conversation_id;
-    ELSE
-        -- A removed message: the newest remaining one (index messaging_message_conv_created).
-        UPDATE messaging_conversation
-        SET last_message_at = (SELECT max(created_at) FROM messaging_message
-                               WHERE conversation_id = OLD.conversation_id)
-        WHERE id = OLD.conversation_id;
+        RETURN NULL;
     END IF;
+    conversation_ids := ARRAY[OLD.conversation_id];
+    IF TG_OP = 'UPDATE' AND NEW.conversation_id IS DISTINCT FROM OLD.conversation_id THEN
+        conversation_ids := conversation_ids || NEW.conversation_id;
+    END IF;
+    PERFORM 1 FROM messaging_conversation
+    WHERE id = ANY (conversation_ids) ORDER BY id FOR NO KEY UPDATE;
+    UPDATE messaging_conversation c
+    SET last_message_at = (SELECT max(m.created_at) FROM messaging_message m
+                           WHERE m.conversation_id = c.id)
+    WHERE c.id = ANY (conversation_ids);
     RETURN NULL;
 END;
 $$;
 CREATE TRIGGER messaging_message_touch_conversation
     AFTER INSERT OR DELETE ON messaging_message
     FOR EACH ROW EXECUTE FUNCTION messaging_message_touch_conversation();
+-- Marking a message read changes neither column: the conversation row is left alone.
+CREATE TRIGGER messaging_message_touch_conversation_update
+    AFTER UPDATE OF conversation_id, created_at ON messaging_message
+    FOR EACH ROW
+    WHEN ((OLD.conversation_id, OLD.created_at) IS DISTINCT FROM (NEW.conversation_id, NEW.created_at))
+    EXECUTE FUNCTION messaging_message_touch_conversation();
 """
 LAST_MESSAGE_AT_REVERSE = """
 DROP TRIGGER IF EXISTS messaging_message_touch_conversation ON messaging_message;
+DROP TRIGGER IF EXISTS messaging_message_touch_conversation_update ON messaging_message;
 DROP FUNCTION IF EXISTS messaging_message_touch_conversation();
 """
 
