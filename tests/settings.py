@@ -1,5 +1,7 @@
 """Test settings: the same configuration on a throwaway database and Redis namespace."""
 
+import os
+
 from marketplace.settings import *  # noqa: F403
 from marketplace.settings import CACHES, CHANNEL_LAYERS, DATABASES, REDIS_URL, env, redis_url_with_db
 
@@ -7,7 +9,10 @@ from marketplace.settings import CACHES, CHANNEL_LAYERS, DATABASES, REDIS_URL, e
 # so cache.clear() in tests never touches development data.
 TEST_REDIS_URL = redis_url_with_db(REDIS_URL, 15)
 CACHES["default"]["LOCATION"] = TEST_REDIS_URL
-CACHES["default"]["KEY_PREFIX"] = "test"
+# One prefix per test run: concurrent runs on one machine share DB 15 but never each other's keys
+# (conftest clears only this prefix). Subprocesses inherit it through the environment.
+os.environ.setdefault("TEST_CACHE_PREFIX", f"test-{os.getpid()}")
+CACHES["default"]["KEY_PREFIX"] = os.environ["TEST_CACHE_PREFIX"]
 CHANNEL_LAYERS["default"]["CONFIG"] = {"hosts": [TEST_REDIS_URL], "prefix": "test-asgi"}
 
 # Argon2 costs ~0.1 s a hash; tests do not measure password hashing.

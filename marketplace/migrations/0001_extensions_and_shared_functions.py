@@ -5,7 +5,9 @@ SET_UPDATED_AT = """
 CREATE OR REPLACE FUNCTION set_updated_at() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    NEW.updated_at := now();
+    -- statement_timestamp(), like the created_at default (Django's Now()): a row created and
+    -- updated in one transaction never has updated_at < created_at.
+    NEW.updated_at := statement_timestamp();
     RETURN NEW;
 END;
 $$;

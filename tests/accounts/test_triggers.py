@@ -108,13 +108,6 @@ def test_creating_a_user_starts_every_counter_at_zero():
     assert fresh.created_at == fresh.updated_at
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="set_updated_at() stamps now() (transaction start) while the columns' DEFAULT is Django's "
-    "Now(), STATEMENT_TIMESTAMP(): a row created and then updated in one transaction gets "
-    "updated_at < created_at. Fix: NEW.updated_at := statement_timestamp() in "
-    "marketplace/migrations/0001 (not a file this change owns).",
-)
 def test_a_row_updated_in_the_transaction_that_created_it_is_not_updated_before_it_was_created():
     user = UserFactory()
     User.objects.filter(pk=user.pk).update(first_name="Ada")

@@ -1,0 +1,35 @@
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from listings.models import Category
+from tests.factories import CategoryFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_database_refuses_a_cycle_in_the_category_tree():
+    root = CategoryFactory()
+    child = CategoryFactory(parent=root)
+    grandchild = CategoryFactory(parent=child)
+    with pytest.raises(IntegrityError, match="own descendant"), transaction.atomic():
+        Category.objects.filter(pk=root.pk).update(parent=grandchild)
+    root.refresh_from_db()
+    assert root.parent_id is None
+
+
+def test_moving_a_subtree_elsewhere_is_allowed():
+    first, second = CategoryFactory(), CategoryFactory()
+    child = CategoryFactory(parent=first)
+    Category.objects.filter(pk=child.pk).update(parent=second)
+    child.refresh_from_db()
+    assert child.parent_id == second.pk
+
+
+def test_clean_explains_a_cycle_on_the_parent_field():
+    root = CategoryFactory()
+    child = CategoryFactory(parent=root)
+    root.parent = child
+    with pytest.raises(ValidationError) as error:
+        root.full_clean()
+    assert "parent" in error.value.message_dict
