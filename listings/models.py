@@ -4,9 +4,11 @@ import uuid
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex, GistIndex, OpClass
 from django.contrib.postgres.search import SearchVectorField
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Func, Q
 from django.db.models.lookups import Exact
+from django.urls import reverse
 
 from marketplace.db import (
     CreatedAtField,
@@ -65,6 +67,13 @@ class Category(models.Model):
 
         super().clean()
         validate_attribute_schema(self.attribute_schema)
+        ancestor = self.parent
+        while ancestor is not None:
+            if ancestor.pk == self.pk:
+                raise ValidationError(
+                    {"parent": "A category cannot be placed under itself or its descendants."}
+                )
+            ancestor = ancestor.parent
 
 
 class ListingStatus(models.TextChoices):
@@ -241,6 +250,9 @@ class Listing(TriggerManagedFieldsMixin, models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("listings:detail", args=[self.slug])
 
 
 class Favorite(models.Model):
