@@ -1,11 +1,6 @@
 from django.db import connection
 from django.http import JsonResponse
-from django.shortcuts import render
 from django_redis import get_redis_connection
-
-
-def home(request):
-    return render(request, "home.html")
 
 
 def health(request):
