@@ -1,0 +1,57 @@
+import pytest
+
+from marketplace.money import format_amount, parse_amount
+
+
+@pytest.mark.parametrize(
+    ("text", "currency", "cents"),
+    [
+        ("45.99", "USD", 4599),
+        ("0.01", "USD", 1),
+        ("1,234.50", "USD", 123450),
+        ("  7 ", "EUR", 700),
+        ("0", "USD", 0),
+        ("1000", "JPY", 1000),
+        ("1000000000", "USD", 100_000_000_000),
+        # Decimal arithmetic: no float drift on values that floats get wrong.
+        ("0.29", "USD", 29),
+        ("1.15", "USD", 115),
+        ("4.35", "GBP", 435),
+    ],
+)
+def test_parse_amount_is_exact(text, currency, cents):
+    assert parse_amount(text, currency) == cents
+
+
+@pytest.mark.parametrize(
+    ("text", "currency", "message"),
+    [
+        ("", "USD", "Enter an amount"),
+        ("abc", "USD", "Enter an amount"),
+        ("NaN", "USD", "Enter an amount"),
+        ("Infinity", "USD", "Enter an amount"),
+        ("-1", "USD", "negative"),
+        ("1.001", "USD", "2 decimal places"),
+        ("1.5", "JPY", "no decimals"),
+        ("1000000000.01", "USD", "too large"),
+        ("5", "XXX", "not an accepted currency"),
+    ],
+)
+def test_parse_amount_refuses_bad_input_with_a_message(text, currency, message):
+    with pytest.raises(ValueError, match=message):
+        parse_amount(text, currency)
+
+
+@pytest.mark.parametrize(
+    ("cents", "currency", "text"),
+    [
+        (4599, "USD", "$45.99"),
+        (1, "USD", "$0.01"),
+        (123456789, "EUR", "€1,234,567.89"),
+        (1000, "JPY", "¥1,000"),
+        (None, "USD", "Contact for price"),
+        (9_223_372_036_854_775_807, "USD", "$92,233,720,368,547,758.07"),
+    ],
+)
+def test_format_amount(cents, currency, text):
+    assert format_amount(cents, currency) == text
