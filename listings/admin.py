@@ -1,18 +1,9 @@
-from decimal import Decimal
-
 from django import forms
 from django.conf import settings
 from django.contrib import admin
 
 from listings.models import Category, Favorite, Listing
-
-
-def format_minor_units(amount: int | None, currency: str) -> str:
-    """``12345, "USD"`` -> ``"123.45 USD"``, by the currency's ISO-4217 exponent."""
-    if amount is None:
-        return ""
-    exponent = settings.CURRENCIES.get(currency, 2)
-    return f"{Decimal(amount).scaleb(-exponent):,.{exponent}f} {currency}"
+from marketplace.money import format_amount
 
 
 class CurrencyListFilter(admin.SimpleListFilter):
@@ -126,7 +117,7 @@ class ListingAdmin(admin.ModelAdmin):
 
     @admin.display(description="Price", ordering="price_cents")
     def price(self, obj: Listing) -> str:
-        return format_minor_units(obj.price_cents, obj.currency)
+        return format_amount(obj.price_cents, obj.currency)
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "currency":

@@ -1,6 +1,7 @@
 from django.contrib import admin
 
-from listings.admin import CurrencyListFilter, format_minor_units
+from listings.admin import CurrencyListFilter
+from marketplace.money import format_amount
 from payments.models import Transaction
 
 
@@ -97,11 +98,11 @@ class TransactionAdmin(admin.ModelAdmin):
 
     @admin.display(description="Total", ordering="total_cents")
     def total(self, obj: Transaction) -> str:
-        return format_minor_units(obj.total_cents, obj.currency)
+        return format_amount(obj.total_cents, obj.currency)
 
     @admin.display(description="Platform fee", ordering="platform_fee_cents")
     def platform_fee(self, obj: Transaction) -> str:
-        return format_minor_units(obj.platform_fee_cents, obj.currency)
+        return format_amount(obj.platform_fee_cents, obj.currency)
 
     def has_add_permission(self, request):
         return False
