@@ -187,6 +187,9 @@ class Listing(TriggerManagedFieldsMixin, models.Model):
             models.CheckConstraint(
                 condition=Q(location_lat__isnull=True, location_lng__isnull=True)
                 | Q(
+                    # Both set: a CHECK that evaluates to NULL passes, so say it outright.
+                    location_lat__isnull=False,
+                    location_lng__isnull=False,
                     location_lat__gte=-90,
                     location_lat__lte=90,
                     location_lng__gte=-180,
@@ -229,7 +232,7 @@ class Listing(TriggerManagedFieldsMixin, models.Model):
             ),
             models.Index(F("created_at").desc(), name="listings_listing_created"),
             models.Index(
-                fields=["featured", "featured_until"],
+                fields=["featured_until"],
                 condition=Q(featured=True),
                 name="listings_listing_featured",
             ),

@@ -3,8 +3,6 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
-from django.db.models.functions import Length, Trim
-from django.db.models.lookups import GreaterThan
 
 from marketplace.db import CreatedAtField, TriggerManagedFieldsMixin, UpdatedAtField, choices_check
 
@@ -95,7 +93,9 @@ class Message(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=GreaterThan(Length(Trim("message")), 0), name="messaging_message_not_blank"
+                # At least one non-space character (TRIM() strips only spaces, not tabs or newlines).
+                condition=Q(message__regex=r"[^[:space:]]"),
+                name="messaging_message_not_blank",
             ),
         ]
         indexes = [

@@ -249,11 +249,6 @@ def test_listing_location_on_earth_or_empty_is_accepted(lat, lng):
     ListingFactory(location_lat=lat, location_lng=lng)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="schema gap: listings_listing_location_valid lets a half location through "
-    "(lat set, lng NULL makes the range test NULL, and a NULL CHECK passes)",
-)
 @pytest.mark.parametrize(("lat", "lng"), [(Decimal("10"), None), (None, Decimal("10"))])
 def test_listing_location_needs_both_coordinates_or_neither(lat, lng):
     with rejected("listings_listing_location_valid"):
