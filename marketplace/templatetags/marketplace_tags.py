@@ -14,10 +14,10 @@ def money(cents, currency):
 
 @register.simple_tag(takes_context=True)
 def query_with(context, **changes):
-    """The current query string with some parameters replaced (``None`` removes one)."""
+    """The current query string with some parameters replaced (``None`` or ``""`` removes one)."""
     query: QueryDict = context["request"].GET.copy()
     for key, value in changes.items():
-        if value is None:
+        if value is None or value == "":
             query.pop(key, None)
         else:
             query[key] = value
