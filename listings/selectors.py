@@ -1,13 +1,23 @@
 """Reads of listings and categories for public pages."""
 
+import secrets
+import time
+import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
 
+from django.core import signing
 from django.core.cache import cache
-from django.db.models import Q, QuerySet
+from django.core.files.storage import default_storage
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.http import Http404
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AccountStatus
-from listings.models import Category, Listing, ListingStatus, ListingVisibility
+from listings.models import Category, Favorite, Listing, ListingStatus, ListingVisibility
+from reviews.models import Review, ReviewerType, ReviewStatus
 
 CATEGORY_TREE_VERSION_KEY = "category-tree-version"
 CATEGORY_TREE_TTL = 60 * 60
@@ -105,3 +115,260 @@ def featured_listings(limit: int = 8) -> list[Listing]:
 def newest_listings(limit: int = 12) -> list[Listing]:
     newest = public_listings().select_related("seller", "category").order_by("-published_at", "id")
     return list(newest[:limit])
+
+
+# --- Listing page ----------------------------------------------------------------------
+# Statuses a visitor may see: reserved and sold stay visible, marked as such.
+PUBLISHED_STATUSES = (ListingStatus.ACTIVE, ListingStatus.RESERVED, ListingStatus.SOLD)
+LISTING_VERSION_KEY = "listing-version:{id}"
+SELLER_VERSION_KEY = "seller-version:{id}"
+# A version key that expired is re-created with a fresh value, so this only bounds memory.
+VERSION_TTL = 60 * 60 * 24 * 30
+SELLER_REVIEWS_ON_LISTING = 5
+
+
+def listing_visible_to(listing: Listing, viewer, share_token: str | None = None) -> bool:
+    """Whether ``viewer`` may see ``listing`` (``listing.seller`` loaded).
+
+    Staff see everything (moderation); the owner sees every status and visibility; others
+    see published public listings, and published unlisted ones with the right share token.
+    A banned seller's listings are gone for everyone but staff. A share token that does not
+    match is refused even where the listing would be visible without one.
+    """
+    if share_token is not None and not secrets.compare_digest(
+        share_token.encode(), listing.share_token.encode()
+    ):
+        return False
+    if viewer.is_staff and viewer.is_active:
+        return True
+    if listing.seller.account_status == AccountStatus.BANNED:
+        return False
+    if viewer.is_authenticated and viewer.pk == listing.seller_id:
+        return True
+    if listing.status not in PUBLISHED_STATUSES:
+        return False
+    if listing.visibility == ListingVisibility.PUBLIC:
+        return True
+    return listing.visibility == ListingVisibility.UNLISTED and share_token is not None
+
+
+def listing_is_public(listing: Listing) -> bool:
+    """Reachable by anyone at its slug URL (so indexable and favoritable)."""
+    return (
+        listing.status in PUBLISHED_STATUSES
+        and listing.visibility == ListingVisibility.PUBLIC
+        and listing.seller.account_status != AccountStatus.BANNED
+    )
+
+
+def listing_for_viewer(*, slug: str, viewer, share_token: str | None = None) -> Listing:
+    """The listing at ``slug`` if ``viewer`` may see it, else ``Http404`` (never 403: a
+    hidden listing does not exist). One query: seller and category joined, and for a
+    signed-in viewer ``viewer_favorited`` annotated."""
+    listings = Listing.objects.select_related("seller", "category").defer("search_vector")
+    if viewer.is_authenticated:
+        listings = listings.annotate(
+            viewer_favorited=Exists(Favorite.objects.filter(user_id=viewer.pk, listing_id=OuterRef("pk")))
+        )
+    try:
+        listing = listings.get(slug=slug)
+    except Listing.DoesNotExist:
+        raise Http404("No such listing.") from None
+    if not listing_visible_to(listing, viewer, share_token):
+        raise Http404("No such listing.")
+    if not viewer.is_authenticated:
+        listing.viewer_favorited = False
+    return listing
+
+
+def listing_share_url(listing: Listing) -> str:
+    return reverse("listings:detail_unlisted", args=[listing.slug, listing.share_token])
+
+
+def listing_page_cache_key(listing: Listing) -> str:
+    """The key of the listing page's shared fragment (``listing.seller`` loaded).
+
+    Versions are read before anything else of the fragment (reviews, category tree), so a
+    bump that lands while a fragment is being built files it under the old key. The
+    rows' ``updated_at`` is part of the key too: any UPDATE of the listing or of the seller
+    (including the review trigger's rating update, or an admin edit that calls no service)
+    moves the key even without a version bump.
+    """
+    keys = [
+        LISTING_VERSION_KEY.format(id=listing.pk),
+        SELLER_VERSION_KEY.format(id=listing.seller_id),
+        CATEGORY_TREE_VERSION_KEY,
+    ]
+    found = cache.get_many(keys)
+    for key in keys:
+        if key not in found:
+            # A fresh value, never one used before the key was evicted or expired.
+            initial = 1 if key == CATEGORY_TREE_VERSION_KEY else time.time_ns()
+            cache.add(key, initial, timeout=None if key == CATEGORY_TREE_VERSION_KEY else VERSION_TTL)
+            found[key] = cache.get(key)
+    listing_version, seller_version, tree_version = (found[key] for key in keys)
+    stamps = f"{int(listing.updated_at.timestamp() * 1e6)}.{int(listing.seller.updated_at.timestamp() * 1e6)}"
+    return f"listing-page:{listing.pk}:v{listing_version}:s{seller_version}:c{tree_version}:u{stamps}"
+
+
+@dataclass
+class AttributeRow:
+    label: str
+    value: str
+
+
+@dataclass
+class ListingPageData:
+    """What the shared (cached) part of a listing page shows beyond the listing row."""
+
+    breadcrumbs: list  # CategoryNode or Category, root first, the listing's own last
+    attributes: list[AttributeRow]
+    images: list[dict]
+    reviews: list
+
+
+def _format_number(value: int | float) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{Decimal(str(value)):,f}"
+
+
+def listing_attribute_rows(listing: Listing, schema: list[dict]) -> list[AttributeRow]:
+    """The listing's attributes in schema order, labelled and with units; values the schema
+    does not type (or of the wrong type) are left out rather than shown raw."""
+    rows = []
+    values = listing.attributes if isinstance(listing.attributes, dict) else {}
+    for attribute in schema:
+        value = values.get(attribute.get("key"))
+        if value is None or value == "":
+            continue
+        kind = attribute.get("type")
+        if kind == "number":
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            text = _format_number(value)
+            if attribute.get("unit"):
+                text = f"{text} {attribute['unit']}"
+        elif kind == "boolean":
+            if not isinstance(value, bool):
+                continue
+            text = "Yes" if value else "No"
+        else:
+            if not isinstance(value, str | int | float):
+                continue
+            text = str(value)
+        rows.append(AttributeRow(label=attribute.get("label") or attribute.get("key", ""), value=text))
+    return rows
+
+
+def _image_url(url: str) -> str | None:
+    if url.startswith(("https://", "http://", "/")) and not url.startswith("//"):
+        return url
+    if ":" in url or url.startswith("//"):
+        return None  # other schemes (javascript:, data:) and protocol-relative hosts
+    return default_storage.url(url)
+
+
+def listing_images(listing: Listing) -> list[dict]:
+    """``[{"url", "alt"}]``, the primary image first and no image twice. ``images`` holds
+    ``{"url", "alt"}`` objects (plain strings accepted)."""
+    entries = [{"url": listing.primary_image_url}] if listing.primary_image_url else []
+    for image in listing.images if isinstance(listing.images, list) else []:
+        if isinstance(image, str):
+            entries.append({"url": image})
+        elif isinstance(image, dict) and isinstance(image.get("url"), str):
+            entries.append(image)
+    images, seen = [], set()
+    for entry in entries:
+        url = _image_url(entry["url"].strip())
+        if url and url not in seen:
+            seen.add(url)
+            alt = entry.get("alt") if isinstance(entry.get("alt"), str) else ""
+            images.append({"url": url, "alt": alt})
+    return images
+
+
+def seller_latest_reviews(seller_id, limit: int = SELLER_REVIEWS_ON_LISTING) -> list[Review]:
+    """The seller's latest active reviews written by buyers (review_reviewee_created index)."""
+    return list(
+        Review.objects.filter(
+            reviewee_id=seller_id, reviewer_type=ReviewerType.BUYER, status=ReviewStatus.ACTIVE
+        )
+        .select_related("reviewer")
+        .order_by("-created_at", "-id")[:limit]
+    )
+
+
+def listing_page_data(listing: Listing) -> ListingPageData:
+    """The reads behind a listing page's shared fragment: one query (the reviews) plus the
+    cached category tree."""
+    from listings.search import attribute_schema_for  # search imports this module
+
+    node = category_tree().by_id.get(str(listing.category_id))
+    if node is None:  # a category newer than the cached tree
+        breadcrumbs, schema = [listing.category], list(listing.category.attribute_schema or [])
+    else:
+        breadcrumbs, schema = [*category_tree().ancestors(node), node], attribute_schema_for(node)
+    return ListingPageData(
+        breadcrumbs=breadcrumbs,
+        attributes=listing_attribute_rows(listing, schema),
+        images=listing_images(listing),
+        reviews=seller_latest_reviews(listing.seller_id),
+    )
+
+
+# --- Favorites -------------------------------------------------------------------------
+FAVORITES_PAGE_SIZE = 24
+FAVORITES_CURSOR_SALT = "listings.favorites.cursor"
+
+
+@dataclass
+class FavoritesPage:
+    favorites: list[Favorite]
+    next_cursor: str | None
+    cursor_invalid: bool = False
+
+
+def favorites_page(*, user, cursor: str | None = None, limit: int = FAVORITES_PAGE_SIZE) -> FavoritesPage:
+    """The user's favorites, newest first, keyset-paginated on (created_at, id), both
+    descending. One query whatever the page holds. Only listings the user can still reach
+    at their public URL are shown: reserved and sold ones stay (the card marks them);
+    listings made private, unlisted, draft or archived, or whose seller was banned, drop out.
+    """
+    favorites = (
+        Favorite.objects.filter(
+            user_id=user.pk,
+            listing__status__in=PUBLISHED_STATUSES,
+            listing__visibility=ListingVisibility.PUBLIC,
+        )
+        .exclude(listing__seller__account_status=AccountStatus.BANNED)
+        .select_related("listing", "listing__category")
+        .order_by("-created_at", "-id")
+    )
+    cursor_invalid = False
+    if cursor:
+        try:
+            after = signing.loads(cursor, salt=FAVORITES_CURSOR_SALT)
+            after_created, after_id = datetime.fromisoformat(after["t"]), uuid.UUID(after["id"])
+        except (signing.BadSignature, KeyError, TypeError, ValueError):
+            cursor_invalid = True
+        else:
+            favorites = favorites.filter(
+                Q(created_at__lt=after_created) | Q(created_at=after_created, id__lt=after_id)
+            )
+    rows = list(favorites[: limit + 1])
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = signing.dumps(
+            {"t": last.created_at.isoformat(), "id": str(last.id)}, salt=FAVORITES_CURSOR_SALT
+        )
+    return FavoritesPage(favorites=rows, next_cursor=next_cursor, cursor_invalid=cursor_invalid)
+
+
+def listing_favorite_count(listing_id) -> int:
+    """The trigger-kept count, read fresh (after a favorite was added or removed)."""
+    return Listing.objects.filter(pk=listing_id).values_list("favorite_count", flat=True).first() or 0

@@ -1,0 +1,106 @@
+"""The listing page: its shared part is cached in Redis, the viewer's part rendered fresh."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.cache import cache
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
+from django.utils.text import Truncator
+from django.views.decorators.http import require_safe
+
+from accounts.models import AccountStatus
+from listings.models import Listing, ListingStatus, ListingVisibility, PricingType
+from listings.selectors import (
+    listing_for_viewer,
+    listing_images,
+    listing_is_public,
+    listing_page_cache_key,
+    listing_page_data,
+    listing_share_url,
+)
+from listings.services import listing_view_record
+
+SHARED_PARTS = ("summary", "body")
+META_DESCRIPTION_LENGTH = 160
+
+
+def shared_parts(listing: Listing) -> dict[str, str]:
+    """The parts of the page every viewer sees alike, from the cache or rendered and cached.
+
+    They are rendered without the request, so nothing per-user (CSRF token, favorite state,
+    owner tools, messages) can end up in them.
+    """
+    key = listing_page_cache_key(listing)
+    parts = cache.get(key)
+    if parts is None:
+        context = {"listing": listing, "seller": listing.seller, "page": listing_page_data(listing)}
+        parts = {name: render_to_string(f"listings/_detail_{name}.html", context) for name in SHARED_PARTS}
+        cache.set(key, parts, settings.LISTING_PAGE_CACHE_TTL)
+    # Output of our own autoescaping templates.
+    return {name: mark_safe(html) for name, html in parts.items()}  # noqa: S308
+
+
+def _seo(request, listing: Listing, *, indexable: bool) -> dict:
+    description = listing.meta_description or Truncator(" ".join(listing.description.split())).chars(
+        META_DESCRIPTION_LENGTH
+    )
+    canonical = request.build_absolute_uri(listing.get_absolute_url()) if indexable else None
+    images = listing_images(listing)
+    price_amount = None
+    if listing.price_cents is not None:
+        exponent = settings.CURRENCIES.get(listing.currency, 2)
+        price_amount = f"{Decimal(listing.price_cents).scaleb(-exponent):.{exponent}f}"
+    return {
+        "title": listing.meta_title or listing.title,
+        "description": description,
+        "canonical": canonical,
+        "indexable": indexable,
+        "url": canonical or request.build_absolute_uri(request.path),
+        "image": request.build_absolute_uri(images[0]["url"]) if images else None,
+        "price_amount": price_amount,
+    }
+
+
+@require_safe
+def listing_detail(request, slug: str, share_token: str | None = None):
+    listing = listing_for_viewer(slug=slug, viewer=request.user, share_token=share_token)
+    public = listing_is_public(listing)
+    if share_token is not None and listing.visibility == ListingVisibility.PUBLIC and public:
+        return redirect(listing.get_absolute_url())
+    is_owner = request.user.is_authenticated and request.user.pk == listing.seller_id
+    seller_active = listing.seller.account_status == AccountStatus.ACTIVE
+    context = {
+        "listing": listing,
+        "shared": shared_parts(listing),
+        "seo": _seo(request, listing, indexable=public and share_token is None),
+        "is_owner": is_owner,
+        "staff_view": request.user.is_staff and not is_owner and not (public or share_token),
+        "seller_banned": listing.seller.account_status == AccountStatus.BANNED,
+        "favorited": listing.viewer_favorited,
+        "can_favorite": public and not is_owner,
+        "can_buy": (
+            not is_owner
+            and seller_active
+            and listing.status == ListingStatus.ACTIVE
+            and listing.pricing_type == PricingType.FIXED
+            and listing.price_cents is not None
+        ),
+        "can_contact": (
+            not is_owner
+            and seller_active
+            and listing.status in (ListingStatus.ACTIVE, ListingStatus.RESERVED)
+        ),
+        # Flows of later issues: plain paths until their URLs exist.
+        "buy_url": f"/checkout/{listing.slug}/",
+        "contact_url": f"/messages/new/?listing={listing.pk}",
+        "edit_url": f"/sell/listings/{listing.pk}/edit/",
+        "share_url": request.build_absolute_uri(listing_share_url(listing)),
+    }
+    response = render(request, "listings/detail.html", context)
+    if not context["seo"]["indexable"]:
+        response["X-Robots-Tag"] = "noindex"
+    if request.method == "GET" and not is_owner:
+        listing_view_record(listing.pk)
+    return response
