@@ -1,10 +1,14 @@
 """Admin forms for the custom user model (email is the login; there is no username)."""
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import forms as auth_forms
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.template.defaultfilters import filesizeformat
 
 from accounts.models import User
+from marketplace.images import clean_uploaded_image
 
 
 class CaseInsensitiveEmailMixin:
@@ -33,3 +37,141 @@ class UserAdminChangeForm(CaseInsensitiveEmailMixin, auth_forms.UserChangeForm):
         model = User
         fields = "__all__"
         field_classes = {"email": forms.EmailField}
+
+
+# --- Forms of the website -----------------------------------------------------------------
+
+
+class SignupForm(CaseInsensitiveEmailMixin, auth_forms.BaseUserCreationForm):
+    """Email, password twice (run through AUTH_PASSWORD_VALIDATORS) and optional names.
+
+    The view hands the cleaned data to ``accounts.services.user_signup``; ``save()`` is not
+    used, so the form never writes.
+    """
+
+    password1, password2 = auth_forms.SetPasswordMixin.create_password_fields(
+        label1="Password", label2="Confirm password"
+    )
+
+    class Meta:
+        model = User
+        fields = ("email", "first_name", "last_name")
+        field_classes = {"email": forms.EmailField}
+        labels = {
+            "email": "Email",
+            "first_name": "First name (optional)",
+            "last_name": "Last name (optional)",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["email"].widget.attrs.update({"autocomplete": "email"})
+        self.fields["first_name"].widget.attrs.update({"autocomplete": "given-name"})
+        self.fields["last_name"].widget.attrs.update({"autocomplete": "family-name"})
+
+
+class LoginForm(auth_forms.AuthenticationForm):
+    """Log in by email, case-insensitively (``UserManager.get_by_natural_key``); banned
+    accounts get a clear refusal once their password is proved."""
+
+    error_messages = {
+        "invalid_login": "The email address or password is incorrect.",
+        "inactive": "This account is inactive.",
+        "banned": "This account has been banned.",
+    }
+
+    def __init__(self, request=None, *args, **kwargs):
+        super().__init__(request, *args, **kwargs)
+        email = self.fields["username"]
+        email.label = "Email"
+        email.widget.input_type = "email"
+        email.widget.attrs.update({"autocomplete": "email"})
+
+    def confirm_login_allowed(self, user):
+        super().confirm_login_allowed(user)
+        if user.account_status == User.AccountStatus.BANNED:
+            raise ValidationError(self.error_messages["banned"], code="banned")
+
+
+class PasswordResetRequestForm(auth_forms.PasswordResetForm):
+    """Banned accounts get no reset email (the page looks the same either way)."""
+
+    def get_users(self, email):
+        return (user for user in super().get_users(email) if user.account_status != User.AccountStatus.BANNED)
+
+
+class ProfileForm(forms.Form):
+    """The public profile of the logged-in user. A plain form, not a ModelForm: invalid
+    input never touches ``request.user``, even in memory."""
+
+    first_name = forms.CharField(label="First name", max_length=100, required=False)
+    last_name = forms.CharField(label="Last name", max_length=100, required=False)
+    bio = forms.CharField(
+        label="About you",
+        max_length=2000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text="Shown on your public profile. At most 2,000 characters.",
+    )
+    avatar = forms.FileField(
+        label="Profile photo",
+        required=False,
+        widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        avatar = self.fields["avatar"]
+        avatar.widget.initial_text = "Current photo"
+        avatar.widget.clear_checkbox_label = "Remove photo"
+        avatar.widget.input_text = "Replace with"
+        avatar.help_text = (
+            f"JPEG, PNG or WebP, up to {filesizeformat(settings.AVATAR_MAX_UPLOAD_BYTES)}. "
+            "Location and camera details are removed."
+        )
+
+    def clean_avatar(self):
+        """An uploaded file becomes a ``CleanImage``; ``False`` means "remove"; ``None`` keeps
+        the current photo."""
+        value = self.cleaned_data.get("avatar")
+        if value is False:
+            return False
+        if not isinstance(value, UploadedFile):
+            return None
+        return clean_uploaded_image(
+            value,
+            max_bytes=settings.AVATAR_MAX_UPLOAD_BYTES,
+            max_pixels=settings.AVATAR_MAX_PIXELS,
+            max_side=settings.AVATAR_SIZE,
+        )
+
+
+class EmailChangeForm(forms.Form):
+    """A new login address, confirmed with the current password."""
+
+    email = forms.EmailField(
+        label="New email", max_length=255, widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
+    password = forms.CharField(
+        label="Current password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    def __init__(self, user, *args, **kwargs):
+        self.user = user
+        super().__init__(*args, **kwargs)
+
+    def clean_email(self) -> str:
+        email = User.objects.normalize_email(self.cleaned_data["email"].strip())
+        if email == self.user.email:
+            raise ValidationError("That is already your email address.", code="unchanged")
+        if User.objects.filter(email__iexact=email).exclude(pk=self.user.pk).exists():
+            raise ValidationError("A user with this email address already exists.", code="unique")
+        return email
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise ValidationError("Your password was entered incorrectly.", code="password_incorrect")
+        return password

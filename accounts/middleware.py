@@ -1,0 +1,34 @@
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.messages.storage.base import Message
+
+from accounts.models import AccountStatus
+from accounts.services import BANNED_MESSAGE, SUSPENDED_MESSAGE
+
+
+class AccountStatusMiddleware:
+    """Enforce the account status on every request of a logged-in user.
+
+    Sessions live in the Redis cache, keyed by session and not by user, so a ban cannot
+    delete them up front: a banned user's session is flushed on its next request instead
+    (the user row is loaded for the request anyway). Suspended users see a notice on every
+    page. Must come after AuthenticationMiddleware and MessageMiddleware.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = request.user
+        if user.is_authenticated:
+            if user.account_status == AccountStatus.BANNED:
+                logout(request)
+                messages.error(request, f"You have been logged out. {BANNED_MESSAGE}")
+            elif (
+                user.account_status == AccountStatus.SUSPENDED
+                and request.method == "GET"
+                # One notice at a time: a redirect keeps it pending for the next page.
+                and Message(messages.WARNING, SUSPENDED_MESSAGE) not in messages.get_messages(request)
+            ):
+                messages.warning(request, SUSPENDED_MESSAGE)
+        return self.get_response(request)

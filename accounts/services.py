@@ -1,0 +1,291 @@
+"""Account writes: sign-up, profile, email address and its verification, account status.
+
+Every function raises ``ServiceError`` (a message safe to show) when a rule refuses it.
+Emails leave after commit, so nobody is sent a link for a row that was rolled back.
+"""
+
+import logging
+import uuid
+
+from django.conf import settings
+from django.core import signing
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import AccountStatus, User
+from marketplace.errors import ServiceError
+from marketplace.images import CleanImage
+
+logger = logging.getLogger(__name__)
+
+EMAIL_TAKEN_MESSAGE = "A user with this email address already exists."
+EMAIL_UNIQUE_CONSTRAINT = "accounts_user_email_ci_unique"
+EMAIL_VERIFICATION_SALT = "accounts.email-verification"
+
+BANNED_MESSAGE = "This account has been banned."
+SUSPENDED_MESSAGE = (
+    "Your account is suspended: you can browse, but you cannot buy, sell or send messages "
+    "until it is reinstated."
+)
+
+
+def _email_taken(exc: IntegrityError) -> bool:
+    diag = getattr(exc.__cause__, "diag", None)
+    return getattr(diag, "constraint_name", None) == EMAIL_UNIQUE_CONSTRAINT
+
+
+def _absolute(base_url: str, path: str) -> str:
+    return f"{base_url.rstrip('/')}{path}"
+
+
+def _send_after_commit(*, subject: str, template: str, context: dict, to: str) -> None:
+    body = render_to_string(template, context)
+    transaction.on_commit(lambda: send_mail(subject, body, None, [to]), robust=True)
+
+
+# --- Sign-up and profile ----------------------------------------------------------------
+
+
+def user_signup(
+    *, email: str, password: str, first_name: str = "", last_name: str = "", base_url: str
+) -> User:
+    """Create an account (email not yet verified) and send it a verification link.
+
+    The case-insensitive unique index decides clashes, so two simultaneous sign-ups with
+    the same address give one account and one ``email_taken`` error, never a 500.
+    """
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(
+                User.objects.normalize_email(email.strip()),
+                password,
+                first_name=first_name.strip(),
+                last_name=last_name.strip(),
+            )
+    except IntegrityError as exc:
+        if _email_taken(exc):
+            raise ServiceError(EMAIL_TAKEN_MESSAGE, code="email_taken") from exc
+        raise
+    email_verification_send(user=user, base_url=base_url)
+    logger.info("account created: %s", user.pk)
+    return user
+
+
+def user_profile_update(
+    *,
+    user: User,
+    first_name: str,
+    last_name: str,
+    bio: str,
+    avatar: CleanImage | None = None,
+    remove_avatar: bool = False,
+) -> User:
+    """Update the public profile; ``avatar`` is an already verified and re-encoded image.
+
+    The new file is stored under a random name through the field's storage (the default
+    storage); the previous file is deleted once the new name is committed.
+    """
+    with transaction.atomic():
+        current = User.objects.select_for_update().only("avatar").get(pk=user.pk)
+        old_name = current.avatar.name or ""
+        user.first_name = first_name.strip()
+        user.last_name = last_name.strip()
+        user.bio = bio.strip()
+        fields = ["first_name", "last_name", "bio"]
+        new_name = None
+        if avatar is not None:
+            user.avatar.save(f"{uuid.uuid4().hex}.{avatar.extension}", avatar.as_file(), save=False)
+            new_name = user.avatar.name
+            fields.append("avatar")
+        elif remove_avatar and old_name:
+            user.avatar = ""
+            fields.append("avatar")
+        try:
+            user.save(update_fields=fields)
+        except Exception:
+            if new_name:
+                user.avatar.storage.delete(new_name)
+            raise
+        if "avatar" in fields and old_name:
+            storage = user.avatar.storage
+            transaction.on_commit(lambda: storage.delete(old_name), robust=True)
+    return user
+
+
+def user_email_change(*, user: User, email: str, base_url: str) -> User:
+    """Change the login address. A new address is unverified until its link is opened; the
+    old address is told about the change. A change of letter case only keeps verification."""
+    email = User.objects.normalize_email(email.strip())
+    if email == user.email:
+        raise ServiceError("That is already your email address.", code="unchanged")
+    with transaction.atomic():
+        locked = User.objects.select_for_update().only("email", "email_verified_at").get(pk=user.pk)
+        old_email = locked.email
+        same_mailbox = email.lower() == old_email.lower()
+        user.email = email
+        fields = ["email"]
+        if not same_mailbox:
+            user.email_verified_at = None
+            fields.append("email_verified_at")
+        try:
+            with transaction.atomic():
+                user.save(update_fields=fields)
+        except IntegrityError as exc:
+            user.email = old_email
+            user.email_verified_at = locked.email_verified_at
+            if _email_taken(exc):
+                raise ServiceError(EMAIL_TAKEN_MESSAGE, code="email_taken") from exc
+            raise
+        if not same_mailbox:
+            email_verification_send(user=user, base_url=base_url)
+            _send_after_commit(
+                subject="Your email address was changed",
+                template="accounts/email/email_changed.txt",
+                context={"user": user, "old_email": old_email, "new_email": email},
+                to=old_email,
+            )
+    return user
+
+
+# --- Email verification -------------------------------------------------------------------
+
+
+def _verification_signer() -> signing.TimestampSigner:
+    return signing.TimestampSigner(salt=EMAIL_VERIFICATION_SALT)
+
+
+def email_verification_token(*, user: User) -> str:
+    """A signed, timestamped token naming the account and the address it was sent to: a
+    link for an earlier address stops working once the address changes."""
+    return _verification_signer().sign_object({"id": str(user.pk), "email": user.email.lower()})
+
+
+def email_verification_url(*, user: User, base_url: str) -> str:
+    token = email_verification_token(user=user)
+    return _absolute(base_url, reverse("accounts:verify_email", kwargs={"token": token}))
+
+
+def email_verification_send(*, user: User, base_url: str) -> None:
+    max_age_hours = settings.EMAIL_VERIFICATION_MAX_AGE // 3600
+    _send_after_commit(
+        subject="Confirm your email address",
+        template="accounts/email/verify_email.txt",
+        context={
+            "user": user,
+            "verify_url": email_verification_url(user=user, base_url=base_url),
+            "expires_in": f"{max_age_hours // 24} days" if max_age_hours >= 48 else f"{max_age_hours} hours",
+        },
+        to=user.email,
+    )
+
+
+def user_verify_email(*, token: str) -> tuple[User, bool]:
+    """Mark the address of a verification link as verified; return (user, newly verified).
+
+    Idempotent: a second visit changes nothing. A tampered, expired or superseded link
+    raises ``ServiceError`` and changes nothing.
+    """
+    invalid = ServiceError(
+        "This verification link is not valid. Check that you opened the whole link from the "
+        "email, or ask for a new one.",
+        code="invalid",
+    )
+    try:
+        payload = _verification_signer().unsign_object(token, max_age=settings.EMAIL_VERIFICATION_MAX_AGE)
+    except signing.SignatureExpired:
+        raise ServiceError(
+            "This verification link has expired. Log in and ask for a new one.", code="expired"
+        ) from None
+    except (signing.BadSignature, ValueError):
+        raise invalid from None
+    if not isinstance(payload, dict):
+        raise invalid
+    try:
+        user_id = uuid.UUID(str(payload.get("id")))
+    except ValueError:
+        raise invalid from None
+    with transaction.atomic():
+        user = User.objects.select_for_update().filter(pk=user_id).first()
+        if user is None or user.account_status == AccountStatus.BANNED:
+            raise invalid
+        if user.email.lower() != payload.get("email"):
+            raise ServiceError(
+                "This link was sent to an earlier email address of this account. Use the link "
+                "in the newest email, or ask for a new one.",
+                code="superseded",
+            )
+        if user.email_verified_at is not None:
+            return user, False
+        user.email_verified_at = timezone.now()
+        user.save(update_fields=["email_verified_at"])
+    logger.info("email verified: %s", user.pk)
+    return user, True
+
+
+# --- Account status -----------------------------------------------------------------------
+
+
+def _account_status_set(*, user: User, actor: User, status: AccountStatus) -> User:
+    """Set ``account_status`` with the row locked. Staff only; nobody changes their own,
+    and only a superuser changes a staff account's."""
+    if not (actor.is_authenticated and actor.is_staff and actor.is_active):
+        raise ServiceError("Only staff can change an account's status.", code="forbidden")
+    if actor.pk == user.pk:
+        raise ServiceError("You cannot change the status of your own account.", code="own_account")
+    with transaction.atomic():
+        locked = User.objects.select_for_update().only("account_status", "is_staff").get(pk=user.pk)
+        if locked.is_staff and not actor.is_superuser:
+            raise ServiceError("Only a superuser can change the status of a staff account.", code="forbidden")
+        previous = locked.account_status
+        if previous != status:
+            locked.account_status = status
+            locked.save(update_fields=["account_status"])
+    user.account_status = status
+    logger.info("account %s: %s -> %s by %s", user.pk, previous, status, actor.pk)
+    return user
+
+
+def user_ban(*, user: User, actor: User) -> User:
+    """Ban: the account cannot log in, and ``AccountStatusMiddleware`` ends its sessions on
+    their next request (they live in Redis, keyed by session, so they cannot be listed per
+    user). Its listings leave public pages through ``public_listings``.
+
+    ``is_active`` is left alone: ``account_status`` is the one source of truth, and with
+    ``is_active=False`` Django's backend would refuse the login before the form could say
+    why. Reinstating therefore restores exactly what was there.
+    """
+    return _account_status_set(user=user, actor=actor, status=AccountStatus.BANNED)
+
+
+def user_suspend(*, user: User, actor: User) -> User:
+    """Suspend: the account can log in and browse, but ``ensure_can_transact`` refuses it."""
+    return _account_status_set(user=user, actor=actor, status=AccountStatus.SUSPENDED)
+
+
+def user_reinstate(*, user: User, actor: User) -> User:
+    return _account_status_set(user=user, actor=actor, status=AccountStatus.ACTIVE)
+
+
+def ensure_can_transact(user) -> None:
+    """Raise ``ServiceError`` unless ``user`` may buy, sell or message (call it first in
+    every such service)."""
+    if not user.is_authenticated:
+        raise ServiceError("Log in first.", code="login_required")
+    if user.account_status == AccountStatus.BANNED:
+        raise ServiceError(BANNED_MESSAGE, code="account_banned")
+    if user.account_status == AccountStatus.SUSPENDED:
+        raise ServiceError(SUSPENDED_MESSAGE, code="account_suspended")
+
+
+def ensure_can_publish(user) -> None:
+    """Publishing a listing needs an account in good standing and a verified email."""
+    ensure_can_transact(user)
+    if user.email_verified_at is None:
+        raise ServiceError(
+            "Verify your email address before publishing: use the link we emailed you, or ask "
+            "for a new one on your profile page.",
+            code="email_unverified",
+        )

@@ -1,0 +1,295 @@
+"""Account pages: thin views over accounts.forms, accounts.services and accounts.selectors."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import redirect, render, resolve_url
+from django.urls import reverse_lazy
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from accounts import throttles
+from accounts.forms import EmailChangeForm, LoginForm, PasswordResetRequestForm, ProfileForm, SignupForm
+from accounts.selectors import public_profile
+from accounts.services import (
+    email_verification_send,
+    user_email_change,
+    user_profile_update,
+    user_signup,
+    user_verify_email,
+)
+from marketplace.errors import ServiceError
+from marketplace.ratelimit import client_ip
+
+MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+
+
+def _base_url(request) -> str:
+    """Scheme and host of this request, for links in emails."""
+    return request.build_absolute_uri("/")
+
+
+def _next_url(request, default: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return resolve_url(default)
+
+
+def _too_many(request, template: str, context: dict, *, message: str, retry_after: int):
+    """The page of the refused form, with the reason, as 429 Too Many Requests."""
+    wait = throttles.wait_message(retry_after)
+    context = {**context, "throttle_message": f"{message} Try again in {wait}."}
+    response = render(request, template, context, status=429)
+    response["Retry-After"] = str(retry_after)
+    return response
+
+
+# --- Sign up, log in, log out -------------------------------------------------------------
+
+
+def signup(request):
+    if request.user.is_authenticated:
+        return redirect(settings.LOGIN_REDIRECT_URL)
+    template = "accounts/signup.html"
+    next_url = _next_url(request, settings.LOGIN_REDIRECT_URL)
+    if request.method != "POST":
+        return render(request, template, {"form": SignupForm(), "next": next_url})
+
+    ip = client_ip(request)
+    retry_after = throttles.signup_blocked(ip=ip)
+    if retry_after:
+        return _too_many(
+            request,
+            template,
+            {"form": SignupForm(initial={"email": request.POST.get("email", "")}), "next": next_url},
+            message="Too many sign-up attempts from your network.",
+            retry_after=retry_after,
+        )
+    throttles.signup_attempted(ip=ip)
+    form = SignupForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            user = user_signup(
+                email=data["email"],
+                password=data["password1"],
+                first_name=data["first_name"],
+                last_name=data["last_name"],
+                base_url=_base_url(request),
+            )
+        except ServiceError as error:
+            form.add_error("email", error.message)
+        else:
+            login(request, user, backend=MODEL_BACKEND)
+            messages.success(
+                request,
+                f"Welcome! We sent a link to {user.email}: open it to verify your email address.",
+            )
+            return redirect(next_url)
+    return render(request, template, {"form": form, "next": next_url})
+
+
+class LoginView(auth_views.LoginView):
+    """Log in by email. Failures are counted per client address and per account; past
+    either limit the POST gets 429 before any password is checked."""
+
+    form_class = LoginForm
+    template_name = "registration/login.html"
+    redirect_authenticated_user = True
+
+    def post(self, request, *args, **kwargs):
+        email = request.POST.get("username", "")
+        retry_after = throttles.login_blocked(ip=client_ip(request), email=email)
+        if retry_after:
+            form = self.form_class(request, initial={"username": email})
+            return _too_many(
+                request,
+                self.template_name,
+                self.get_context_data(form=form),
+                message="Too many failed log-in attempts.",
+                retry_after=retry_after,
+            )
+        return super().post(request, *args, **kwargs)
+
+    def form_valid(self, form):
+        throttles.login_succeeded(email=form.get_user().email)
+        return super().form_valid(form)
+
+    def form_invalid(self, form):
+        throttles.login_failed(ip=client_ip(self.request), email=self.request.POST.get("username", ""))
+        return super().form_invalid(form)
+
+
+class LogoutView(auth_views.LogoutView):
+    """POST only (Django's LogoutView refuses GET); redirects to LOGOUT_REDIRECT_URL."""
+
+
+# --- Passwords ----------------------------------------------------------------------------
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Sends a reset link when the address belongs to an account; the answer is the same
+    either way. Requests are counted per client address and per address asked for."""
+
+    form_class = PasswordResetRequestForm
+    template_name = "registration/password_reset_form.html"
+    email_template_name = "registration/password_reset_email.txt"
+    subject_template_name = "registration/password_reset_subject.txt"
+    success_url = reverse_lazy("accounts:password_reset_done")
+
+    def post(self, request, *args, **kwargs):
+        address = request.POST.get("email", "")
+        ip = client_ip(request)
+        retry_after = throttles.account_email_blocked(ip=ip, address=address)
+        if retry_after:
+            return _too_many(
+                request,
+                self.template_name,
+                self.get_context_data(form=self.form_class(initial={"email": address})),
+                message="Too many emails were requested.",
+                retry_after=retry_after,
+            )
+        form = self.get_form()
+        if form.is_valid():
+            throttles.account_email_requested(ip=ip, address=form.cleaned_data["email"])
+            return self.form_valid(form)
+        return self.form_invalid(form)
+
+
+class PasswordResetDoneView(auth_views.PasswordResetDoneView):
+    template_name = "registration/password_reset_done.html"
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "registration/password_reset_confirm.html"
+    success_url = reverse_lazy("accounts:password_reset_complete")
+
+
+class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
+    template_name = "registration/password_reset_complete.html"
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Other sessions of the account end (Django's session hash); this one stays."""
+
+    template_name = "registration/password_change_form.html"
+    success_url = reverse_lazy("accounts:password_change_done")
+
+
+class PasswordChangeDoneView(auth_views.PasswordChangeDoneView):
+    template_name = "registration/password_change_done.html"
+
+
+# --- Email address ------------------------------------------------------------------------
+
+
+def verify_email(request, token):
+    """Opened from the emailed link, logged in or not. GET is safe to repeat: it only ever
+    sets the verification time once."""
+    try:
+        user, newly_verified = user_verify_email(token=token)
+    except ServiceError as error:
+        return render(request, "accounts/verify_email.html", {"error": error.message}, status=400)
+    return render(
+        request,
+        "accounts/verify_email.html",
+        {"verified_email": user.email, "newly_verified": newly_verified},
+    )
+
+
+@login_required
+@require_POST
+def verify_email_resend(request):
+    user = request.user
+    if user.email_verified_at is not None:
+        messages.info(request, "Your email address is already verified.")
+        return redirect("accounts:profile_edit")
+    ip = client_ip(request)
+    retry_after = throttles.account_email_blocked(ip=ip, address=user.email)
+    if retry_after:
+        response = render(
+            request,
+            "accounts/rate_limited.html",
+            {
+                "throttle_message": "Too many emails were requested. Try again in "
+                f"{throttles.wait_message(retry_after)}."
+            },
+            status=429,
+        )
+        response["Retry-After"] = str(retry_after)
+        return response
+    throttles.account_email_requested(ip=ip, address=user.email)
+    email_verification_send(user=user, base_url=_base_url(request))
+    messages.success(request, f"We sent a new verification link to {user.email}.")
+    return redirect("accounts:profile_edit")
+
+
+@login_required
+def email_change(request):
+    template = "accounts/email_change.html"
+    if request.method != "POST":
+        return render(request, template, {"form": EmailChangeForm(request.user)})
+    form = EmailChangeForm(request.user, request.POST)
+    if form.is_valid():
+        try:
+            user = user_email_change(
+                user=request.user, email=form.cleaned_data["email"], base_url=_base_url(request)
+            )
+        except ServiceError as error:
+            form.add_error("email", error.message)
+        else:
+            if user.email_verified_at is None:
+                messages.success(
+                    request,
+                    f"Your email address is now {user.email}. Open the link we sent there to verify it.",
+                )
+            else:
+                messages.success(request, f"Your email address is now {user.email}.")
+            return redirect("accounts:profile_edit")
+    return render(request, template, {"form": form})
+
+
+# --- Profile ------------------------------------------------------------------------------
+
+
+@login_required
+def profile_edit(request):
+    """Always the logged-in user's own profile: no id in the URL to tamper with."""
+    user = request.user
+    template = "accounts/profile_edit.html"
+    initial = {
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "bio": user.bio,
+        "avatar": user.avatar,
+    }
+    if request.method != "POST":
+        return render(request, template, {"form": ProfileForm(initial=initial)})
+    form = ProfileForm(request.POST, request.FILES, initial=initial)
+    if form.is_valid():
+        avatar = form.cleaned_data["avatar"]
+        user_profile_update(
+            user=user,
+            first_name=form.cleaned_data["first_name"],
+            last_name=form.cleaned_data["last_name"],
+            bio=form.cleaned_data["bio"],
+            avatar=avatar or None,
+            remove_avatar=avatar is False,
+        )
+        messages.success(request, "Your profile was saved.")
+        return redirect("accounts:profile_edit")
+    return render(request, template, {"form": form})
+
+
+def profile(request, user_id):
+    """The public profile (also the seller page). Banned accounts 404 except for staff."""
+    found = public_profile(user_id=user_id, viewer=request.user)
+    if found is None:
+        raise Http404("No such user.")
+    return render(request, "accounts/profile.html", {"profile": found, "profile_user": found.user})

@@ -1,0 +1,70 @@
+"""Fixed-window rate limits counted in the Redis cache (no extra dependency).
+
+A limit allows ``limit`` events per identity in each window of ``window`` seconds; windows
+are aligned on the epoch, so a counter key names its window and expires with it. A burst
+straddling a window boundary may reach twice the limit: the usual price of fixed windows,
+acceptable for abuse throttling. Identities are hashed, so no email address sits in Redis.
+"""
+
+import hashlib
+import ipaddress
+import time
+from dataclasses import dataclass
+
+from django.core.cache import cache
+
+
+def _now() -> float:
+    return time.time()
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    scope: str
+    limit: int
+    window: int  # seconds
+
+    def _key(self, identity: str, now: float) -> str:
+        digest = hashlib.sha256(identity.encode()).hexdigest()[:32]
+        return f"ratelimit:{self.scope}:{digest}:{int(now // self.window)}"
+
+    def retry_after(self) -> int:
+        """Seconds until the current window ends."""
+        now = _now()
+        return max(1, int(self.window - now % self.window))
+
+    def count(self, identity: str) -> int:
+        return cache.get(self._key(identity, _now()), 0)
+
+    def exceeded(self, identity: str) -> bool:
+        """True once ``limit`` events were counted in this window: the next one is refused."""
+        return self.count(identity) >= self.limit
+
+    def hit(self, identity: str) -> int:
+        """Count one event; return the window's count so far."""
+        key = self._key(identity, _now())
+        cache.add(key, 0, timeout=self.window + 1)
+        try:
+            return cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.add(key, 1, timeout=self.window + 1)
+            return 1
+
+    def reset(self, identity: str) -> None:
+        cache.delete(self._key(identity, _now()))
+
+
+def client_ip(request) -> str:
+    """The client's address, from REMOTE_ADDR only (headers such as X-Forwarded-For are
+    forgeable). Behind a proxy the server must set REMOTE_ADDR to the real client. An IPv6
+    client usually holds a whole /64, so it counts as one identity."""
+    raw = request.META.get("REMOTE_ADDR", "") or "unknown"
+    try:
+        address = ipaddress.ip_address(raw)
+    except ValueError:
+        return raw
+    if address.version == 6:
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)

@@ -1,0 +1,272 @@
+import struct
+import zlib
+from io import BytesIO
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from PIL import ExifTags, Image
+
+from marketplace.images import clean_uploaded_image
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+EDIT_URL = reverse("accounts:profile_edit")
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    return tmp_path
+
+
+@pytest.fixture
+def member(client):
+    user = UserFactory(first_name="Ada", last_name="Lovelace", bio="Hi.")
+    client.force_login(user)
+    return user
+
+
+def stored_files(root) -> list:
+    return sorted(path for path in root.rglob("*") if path.is_file())
+
+
+def image_bytes(fmt="JPEG", size=(64, 48), mode="RGB", noise=False, **save) -> bytes:
+    image = Image.effect_noise(size, 80).convert(mode) if noise else Image.new(mode, size, "teal")
+    buffer = BytesIO()
+    image.save(buffer, format=fmt, **save)
+    return buffer.getvalue()
+
+
+def jpeg_with_gps() -> bytes:
+    exif = Image.Exif()
+    exif[ExifTags.Base.Make] = "SpyCam"
+    exif[ExifTags.Base.Model] = "Serial 12345"
+    exif.get_ifd(ExifTags.IFD.GPSInfo).update(
+        {
+            ExifTags.GPS.GPSLatitudeRef: "N",
+            ExifTags.GPS.GPSLatitude: (51.0, 30.0, 26.0),
+            ExifTags.GPS.GPSLongitudeRef: "W",
+            ExifTags.GPS.GPSLongitude: (0.0, 7.0, 39.0),
+        }
+    )
+    data = image_bytes("JPEG", exif=exif)
+    assert Image.open(BytesIO(data)).getexif().get_ifd(ExifTags.IFD.GPSInfo)  # the fixture is real
+    return data
+
+
+def png_bomb(width=50_000, height=50_000) -> bytes:
+    """A few hundred bytes that declare billions of pixels."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1-bit greyscale
+    pixels = zlib.compress(b"\0" * 1024)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
+def upload(client, data: bytes, name="photo.jpg", content_type="image/jpeg", **fields):
+    form = {"first_name": "Ada", "last_name": "Lovelace", "bio": "Hi.", **fields}
+    if data is not None:
+        form["avatar"] = SimpleUploadedFile(name, data, content_type=content_type)
+    return client.post(EDIT_URL, form)
+
+
+def assert_refused(response, member, media, fragment):
+    assert response.status_code == 200
+    errors = response.context["form"].errors["avatar"]
+    assert any(fragment in error for error in errors), errors
+    assert 'id="id_avatar_error"' in response.content.decode()
+    member.refresh_from_db()
+    assert not member.avatar
+    assert stored_files(media) == []
+
+
+# --- Accepted uploads -----------------------------------------------------------------------
+
+
+def test_jpeg_is_stored_re_encoded_without_exif(client, member, media):
+    original = jpeg_with_gps()
+
+    response = upload(client, original, name="../../etc/holiday.jpg")
+
+    assert response["Location"] == EDIT_URL
+    member.refresh_from_db()
+    assert member.avatar.name.startswith("avatars/")
+    assert member.avatar.name.endswith(".jpg")
+    assert "holiday" not in member.avatar.name  # stored under a random name
+    (path,) = stored_files(media)
+    stored = path.read_bytes()
+    assert stored != original
+    assert b"Exif" not in stored
+    assert b"SpyCam" not in stored
+    with Image.open(path) as image:
+        assert image.format == "JPEG"
+        assert not image.getexif()
+        assert "exif" not in image.info
+        assert image.size == (64, 48)
+    assert default_storage.exists(member.avatar.name)
+
+
+def test_exif_orientation_is_applied_before_it_is_dropped(client, member, media):
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6  # rotate 90° clockwise to display
+    upload(client, image_bytes("JPEG", size=(40, 20), exif=exif))
+    (path,) = stored_files(media)
+    with Image.open(path) as image:
+        assert image.size == (20, 40)
+        assert not image.getexif()
+
+
+def test_large_pictures_are_shrunk_to_the_avatar_size(client, member, media, settings):
+    settings.AVATAR_SIZE = 128
+    upload(client, image_bytes("JPEG", size=(1200, 600), noise=True))
+    (path,) = stored_files(media)
+    with Image.open(path) as image:
+        assert image.size == (128, 64)
+
+
+def test_transparent_png_stays_a_transparent_png(client, member, media):
+    upload(client, image_bytes("PNG", mode="RGBA"), name="me.png", content_type="image/png")
+    (path,) = stored_files(media)
+    assert path.suffix == ".png"
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        assert image.mode == "RGBA"
+
+
+def test_webp_is_accepted(client, member, media):
+    upload(client, image_bytes("WEBP"), name="me.webp", content_type="image/webp")
+    (path,) = stored_files(media)
+    assert path.suffix == ".webp"
+    with Image.open(path) as image:
+        assert image.format == "WEBP"
+
+
+def test_replacing_and_removing_delete_the_old_file(
+    client, member, media, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        upload(client, image_bytes("JPEG"))
+    (first,) = stored_files(media)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        upload(client, image_bytes("PNG"), name="new.png", content_type="image/png")
+    (second,) = stored_files(media)
+    assert second != first
+    assert second.suffix == ".png"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        upload(client, None, **{"avatar-clear": "on"})
+    member.refresh_from_db()
+    assert not member.avatar
+    assert stored_files(media) == []
+
+
+def test_saving_other_fields_keeps_the_photo(client, member, media):
+    upload(client, image_bytes("JPEG"))
+    member.refresh_from_db()
+    name = member.avatar.name
+    upload(client, None, bio="Changed.")
+    member.refresh_from_db()
+    assert member.avatar.name == name
+    assert member.bio == "Changed."
+
+
+def test_public_profile_shows_the_avatar(client, member):
+    upload(client, image_bytes("JPEG"))
+    member.refresh_from_db()
+    html = client.get(reverse("accounts:profile", kwargs={"user_id": member.pk})).content.decode()
+    assert f'src="{member.avatar.url}"' in html
+
+
+# --- Refused uploads ------------------------------------------------------------------------
+
+
+def test_a_non_image_is_refused(client, member, media):
+    response = upload(client, b"#!/bin/sh\necho pwned\n", name="photo.jpg")
+    assert_refused(response, member, media, "not an image we accept: upload a JPEG, PNG or WebP picture")
+
+
+def test_a_gif_is_refused(client, member, media):
+    response = upload(client, image_bytes("GIF"), name="cat.gif", content_type="image/gif")
+    assert_refused(response, member, media, "not an image we accept")
+
+
+def test_a_truncated_image_is_refused(client, member, media):
+    whole = image_bytes("JPEG", size=(300, 300), noise=True)
+    response = upload(client, whole[: len(whole) // 2])
+    assert_refused(response, member, media, "damaged or incomplete")
+
+
+def test_an_empty_file_is_refused(client, member, media):
+    response = upload(client, b"")
+    assert_refused(response, member, media, "empty")
+
+
+def test_an_oversized_file_is_refused(client, member, media, settings):
+    settings.AVATAR_MAX_UPLOAD_BYTES = 2_000
+    data = image_bytes("PNG", size=(200, 200), noise=True)
+    assert len(data) > 2_000
+    response = upload(client, data, name="big.png", content_type="image/png")
+    assert_refused(response, member, media, "too large: the limit is 2.0\xa0KB")
+
+
+def test_too_many_pixels_is_refused(client, member, media, settings):
+    settings.AVATAR_MAX_PIXELS = 100 * 100
+    response = upload(client, image_bytes("PNG", size=(101, 100)), name="wide.png", content_type="image/png")
+    assert_refused(response, member, media, "too large in pixels")
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+@pytest.mark.parametrize("size", [(40, 40), (100, 100)], ids=["past-the-warning", "past-the-error"])
+def test_decompression_bombs_are_refused_by_pillows_limit(client, member, media, monkeypatch, size):
+    """Pillow warns past MAX_IMAGE_PIXELS and raises past twice that; both are refusals."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1_000)
+    response = upload(client, image_bytes("PNG", size=size), name="bomb.png", content_type="image/png")
+    assert_refused(response, member, media, "too large in pixels")
+
+
+def test_a_tiny_file_declaring_billions_of_pixels_is_refused_before_decoding(client, member, media):
+    bomb = png_bomb()
+    assert len(bomb) < 200
+    response = upload(client, bomb, name="bomb.png", content_type="image/png")
+    assert_refused(response, member, media, "too large in pixels")
+
+
+def test_a_refused_upload_changes_nothing_else(client, member, media):
+    upload(client, image_bytes("JPEG"))
+    member.refresh_from_db()
+    kept = member.avatar.name
+
+    response = upload(client, b"not an image", bio="Should not be saved.")
+
+    assert response.status_code == 200
+    member.refresh_from_db()
+    assert member.avatar.name == kept
+    assert member.bio == "Hi."
+    assert len(stored_files(media)) == 1
+
+
+# --- The reusable module --------------------------------------------------------------------
+
+
+def test_clean_uploaded_image_returns_clean_bytes_and_metadata():
+    clean = clean_uploaded_image(
+        SimpleUploadedFile("x.jpg", jpeg_with_gps()), max_bytes=1_000_000, max_pixels=1_000_000
+    )
+    assert (clean.format, clean.extension, clean.content_type) == ("JPEG", "jpg", "image/jpeg")
+    assert (clean.width, clean.height) == (64, 48)
+    assert b"Exif" not in clean.content
+
+
+def test_clean_uploaded_image_honours_the_callers_formats():
+    png = SimpleUploadedFile("x.png", image_bytes("PNG"))
+    with pytest.raises(ValidationError) as refused:
+        clean_uploaded_image(png, max_bytes=1_000_000, max_pixels=1_000_000, formats=("JPEG",))
+    assert refused.value.code == "invalid_image"
+    assert "upload a JPEG picture" in refused.value.messages[0]
