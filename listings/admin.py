@@ -3,6 +3,7 @@ from django.conf import settings
 from django.contrib import admin
 
 from listings.models import Category, Favorite, Listing
+from listings.services import category_tree_changed
 from marketplace.money import format_amount
 
 
@@ -35,6 +36,18 @@ class CategoryAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("name",)}
     fields = ("name", "slug", "parent", "icon", "sort_order", "attribute_schema", "created_at")
     readonly_fields = ("created_at",)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        category_tree_changed()
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        category_tree_changed()
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, queryset)
+        category_tree_changed()
 
 
 @admin.register(Listing)

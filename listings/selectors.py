@@ -78,7 +78,8 @@ def _build_category_tree() -> CategoryTree:
 
 def category_tree() -> CategoryTree:
     """The whole tree, one query on a cache miss; cached in Redis under a versioned key."""
-    version = cache.get_or_set(CATEGORY_TREE_VERSION_KEY, 1, timeout=None)
+    # A lost version key restarts from the clock, never from a number an old tree was filed under.
+    version = cache.get_or_set(CATEGORY_TREE_VERSION_KEY, time.time_ns, timeout=None)
     key = f"category-tree:v{version}"
     tree = cache.get(key)
     if tree is None:
@@ -92,7 +93,7 @@ def bump_category_tree_version() -> None:
     try:
         cache.incr(CATEGORY_TREE_VERSION_KEY)
     except ValueError:
-        cache.set(CATEGORY_TREE_VERSION_KEY, 2, timeout=None)
+        cache.set(CATEGORY_TREE_VERSION_KEY, time.time_ns(), timeout=None)
 
 
 def public_listings() -> QuerySet[Listing]:

@@ -11,7 +11,13 @@ from django_redis import get_redis_connection
 from redis.exceptions import ResponseError
 
 from listings.models import Favorite, Listing
-from listings.selectors import LISTING_VERSION_KEY, SELLER_VERSION_KEY, VERSION_TTL, listing_is_public
+from listings.selectors import (
+    LISTING_VERSION_KEY,
+    SELLER_VERSION_KEY,
+    VERSION_TTL,
+    bump_category_tree_version,
+    listing_is_public,
+)
 from marketplace.errors import ServiceError
 
 logger = logging.getLogger(__name__)
@@ -34,6 +40,11 @@ def listing_changed(listing_id) -> None:
     """
     key = LISTING_VERSION_KEY.format(id=listing_id)
     transaction.on_commit(lambda: _bump_version(key))
+
+
+def category_tree_changed() -> None:
+    """Retire the cached category tree (and the listing pages built on it) on commit."""
+    transaction.on_commit(bump_category_tree_version)
 
 
 def seller_changed(user_id) -> None:

@@ -33,3 +33,26 @@ def test_clean_explains_a_cycle_on_the_parent_field():
     with pytest.raises(ValidationError) as error:
         root.full_clean()
     assert "parent" in error.value.message_dict
+
+
+def test_a_category_saved_in_the_admin_shows_in_the_cached_tree(
+    admin_client, django_capture_on_commit_callbacks
+):
+    from listings.selectors import category_tree
+
+    root = CategoryFactory(name="Furniture", slug="furniture")
+    assert category_tree().by_slug["furniture"].name == "Furniture"  # cached now
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            f"/admin/listings/category/{root.pk}/change/",
+            {
+                "name": "Home furniture",
+                "slug": "furniture",
+                "parent": "",
+                "icon": "",
+                "sort_order": 0,
+                "attribute_schema": "[]",
+            },
+        )
+    assert response.status_code == 302, response.content
+    assert category_tree().by_slug["furniture"].name == "Home furniture"
