@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.postgres",
+    "django.contrib.sitemaps",
     "channels",
     "marketplace",
     "accounts",
@@ -54,6 +55,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "accounts.middleware.AccountStatusMiddleware",  # after messages: it leaves a notice
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -160,6 +162,8 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Marketplace <no-repl
 # ISO-4217 codes accepted for prices, with their minor-unit exponents.
 CURRENCIES = env.dict("CURRENCIES", cast={"value": int}, default={"USD": 2, "EUR": 2, "GBP": 2, "JPY": 0})
 DEFAULT_CURRENCY = env.str("DEFAULT_CURRENCY", default="USD")
+# Seconds a listing page's shared fragment lives in Redis (versioned keys retire it sooner).
+LISTING_PAGE_CACHE_TTL = env.int("LISTING_PAGE_CACHE_TTL", default=300)
 # Analytics events: months kept; older monthly partitions are dropped (or detached).
 EVENTS_RETENTION_MONTHS = env.int("EVENTS_RETENTION_MONTHS", default=13)
 EVENTS_PARTITIONS_AHEAD = env.int("EVENTS_PARTITIONS_AHEAD", default=3)
@@ -192,3 +196,24 @@ LOGGING = {
 # The email's uniqueness is a case-insensitive UniqueConstraint(Upper("email")), which this
 # check does not recognise; login looks the address up with email__iexact.
 SILENCED_SYSTEM_CHECKS = ["auth.E003"]
+
+# --- Accounts: sign-in, verification, throttling, avatars --------------------------------
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "home"
+EMAIL_VERIFICATION_MAX_AGE = env.int("EMAIL_VERIFICATION_MAX_AGE", default=3 * 24 * 60 * 60)  # seconds
+# Rate limits: fixed windows counted in Redis per client address. The address is REMOTE_ADDR,
+# so behind a reverse proxy the server must set it to the real client (e.g. uvicorn/daphne
+# --proxy-headers, or the proxy protocol); otherwise every visitor shares the proxy's counter.
+LOGIN_FAILURES_PER_IP = env.int("LOGIN_FAILURES_PER_IP", default=30)
+LOGIN_FAILURES_PER_ACCOUNT = env.int("LOGIN_FAILURES_PER_ACCOUNT", default=5)
+LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=15 * 60)
+SIGNUPS_PER_IP = env.int("SIGNUPS_PER_IP", default=10)
+SIGNUP_WINDOW_SECONDS = env.int("SIGNUP_WINDOW_SECONDS", default=60 * 60)
+# Password-reset and verification emails, per client address and per recipient.
+ACCOUNT_EMAILS_PER_IP = env.int("ACCOUNT_EMAILS_PER_IP", default=10)
+ACCOUNT_EMAILS_PER_ADDRESS = env.int("ACCOUNT_EMAILS_PER_ADDRESS", default=3)
+ACCOUNT_EMAIL_WINDOW_SECONDS = env.int("ACCOUNT_EMAIL_WINDOW_SECONDS", default=60 * 60)
+AVATAR_MAX_UPLOAD_BYTES = env.int("AVATAR_MAX_UPLOAD_BYTES", default=5 * 1024 * 1024)
+AVATAR_MAX_PIXELS = env.int("AVATAR_MAX_PIXELS", default=40_000_000)
+AVATAR_SIZE = env.int("AVATAR_SIZE", default=512)  # stored avatars fit this square

@@ -1,14 +1,20 @@
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.sitemaps import views as sitemap_views
 from django.urls import include, path
 
+from listings.sitemaps import SITEMAP_INDEX, SITEMAPS, robots_txt
 from listings.views import browse
 from marketplace import views
 
 urlpatterns = [
     path("", browse.home, name="home"),
     path("", include("listings.urls")),
+    path("", include("accounts.urls")),  # /accounts/... and /users/<id>/
     path("health/", views.health, name="health"),
+    path("robots.txt", robots_txt, name="robots"),
+    path("sitemap.xml", sitemap_views.index, SITEMAP_INDEX, name="sitemap"),
+    path("sitemap-<section>.xml", sitemap_views.sitemap, {"sitemaps": SITEMAPS}, name="sitemap-section"),
     path("admin/", admin.site.urls),
 ]
 
