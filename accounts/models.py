@@ -60,6 +60,9 @@ class User(TriggerManagedFieldsMixin, AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(default=True)
 
     # Seller
+    seller_display_name = models.CharField(
+        max_length=80, blank=True, help_text="The name buyers see on the seller's listings and profile."
+    )
     seller_verified_at = models.DateTimeField(null=True, blank=True)
     stripe_connect_id = models.CharField(max_length=255, blank=True, null=True)
     total_sales_count = models.PositiveIntegerField(default=0)
@@ -147,6 +150,8 @@ class User(TriggerManagedFieldsMixin, AbstractBaseUser, PermissionsMixin):
 
     @property
     def display_name(self) -> str:
+        if self.is_seller and self.seller_display_name:
+            return self.seller_display_name
         full = f"{self.first_name} {self.last_name}".strip()
         return full or self.email.split("@", 1)[0]
 

@@ -11,6 +11,7 @@ urlpatterns = [
     path("", browse.home, name="home"),
     path("", include("listings.urls")),
     path("", include("accounts.urls")),  # /accounts/... and /users/<id>/
+    path("sell/", include("listings.sell_urls")),
     path("health/", views.health, name="health"),
     path("robots.txt", robots_txt, name="robots"),
     path("sitemap.xml", sitemap_views.index, SITEMAP_INDEX, name="sitemap"),
