@@ -29,6 +29,7 @@ migrate: services
 
 run: migrate
 	$(BIN)/python manage.py collectstatic --noinput -v0
+	$(BIN)/python manage.py seed_demo --if-empty --listings 300
 	$(BIN)/daphne -b $(HOST) -p $(PORT) marketplace.asgi:application
 
 test: services
