@@ -285,11 +285,14 @@ def _currency_for(city: City | None) -> str:
     return preferred if preferred in settings.CURRENCIES else settings.DEFAULT_CURRENCY
 
 
-def generate_users(rng: random.Random, count: int, password_hash: str, now: datetime, existing: dict):
+def generate_users(
+    rng: random.Random, count: int, password_hash: str, now: datetime, existing: dict, number_from: int = 0
+):
     """Rows for ``accounts_user`` (index 0 the demo seller, 1 the demo buyer) and the ids.
 
     ``existing`` maps a demo email to the id of an account that already has it: that
-    account is reused (and not written again).
+    account is reused (and not written again). Bulk emails are numbered from
+    ``number_from`` (the users already there), so they never meet an earlier load's.
     """
     ids, sellers, rows = [], [], []
     for index in range(count):
@@ -301,7 +304,7 @@ def generate_users(rng: random.Random, count: int, password_hash: str, now: date
         elif index == 1:
             email, first, last, is_seller, status = DEMO_BUYER_EMAIL, "Alex", "Morgan", False, "active"
         else:
-            email = f"{first}.{last}.{index}@{rng.choice(EMAIL_DOMAINS)}".lower()
+            email = f"{first}.{last}.{number_from + index}@{rng.choice(EMAIL_DOMAINS)}".lower()
             is_seller = rng.random() < 0.25
             roll = rng.random()
             status = "banned" if roll < 0.003 else "suspended" if roll < 0.01 else "active"

@@ -25,8 +25,9 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import psycopg
 from django.contrib.auth.hashers import make_password
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import NOT_PROVIDED
 from django.utils import timezone
 from tqdm import tqdm
@@ -130,7 +131,7 @@ class SeedReport:
     categories_created: int = 0
     users: int = 0
     sellers: int = 0
-    listings: int = 0
+    listings: int | None = 0
     favorites: int = 0
     images: int = 0
     seconds: float = 0.0
@@ -242,13 +243,41 @@ def seed_demo(
     now = timezone.now()
     password_hash = make_password(DEMO_PASSWORD)  # once: Argon2 costs ~0.1 s a hash
 
+    try:
+        _load(
+            report,
+            rng=rng,
+            now=now,
+            password_hash=password_hash,
+            listings=listings,
+            users=users,
+            images=images,
+            if_empty=if_empty,
+            progress=progress,
+        )
+    except (IntegrityError, psycopg.errors.IntegrityError) as error:
+        raise DemoDataError(
+            f"The demo data conflicts with rows already in the database ({error}). Try another --seed, "
+            "or load into an empty database."
+        ) from error
+    if report.listings is None:
+        return None
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _load(
+    report: SeedReport, *, rng, now, password_hash, listings, users, images, if_empty, progress
+) -> None:
+    """The transaction of ``seed_demo``; leaves ``report.listings`` None when it skipped."""
     with transaction.atomic():
         connection.ensure_connection()
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK_KEY])
         if Listing.objects.exists():
             if if_empty:
-                return None
+                report.listings = None
+                return
             raise DemoDataError(
                 f"The database already has {Listing.objects.count():,} listings; seed_demo only loads "
                 "into a database without listings (use --if-empty to skip quietly)."
@@ -259,7 +288,9 @@ def seed_demo(
         existing = _existing_demo_accounts()
         for email in existing:
             report.notes.append(f"{email} already existed: reused as it is (its password is unchanged).")
-        user_ids, sellers, user_rows = generate_users(rng, users, password_hash, now, existing)
+        user_ids, sellers, user_rows = generate_users(
+            rng, users, password_hash, now, existing, number_from=User.objects.count()
+        )
         report.users, report.sellers = len(user_rows), len(sellers)
 
         raw = connection.connection
@@ -297,8 +328,6 @@ def seed_demo(
                 cursor.execute(f"SET CONSTRAINTS {deferred_keys} DEFERRED")
             cursor.execute(f"ANALYZE accounts_user, {', '.join(BULK_TABLES)}")
         transaction.on_commit(bump_category_tree_version)
-    report.seconds = time.monotonic() - started
-    return report
 
 
 def _copy_favorites(cursor, lines, bar) -> None:

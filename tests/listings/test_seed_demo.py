@@ -242,3 +242,32 @@ def test_indexes_dropped_for_the_load_come_back_the_same():
     assert any("gin" in definition for _, definition in before)
     seed("--no-images")
     assert indexes() == before
+
+
+def test_a_load_that_meets_an_earlier_ones_users_fails_cleanly():
+    """Users of an earlier load (whose listings are gone) stay; the same seed would make the
+    same ids again: a clear error, nothing written. Another seed loads beside them."""
+    call_command(
+        "seed_demo", "--listings", "0", "--users", "40", "--no-images", verbosity=0, stdout=StringIO()
+    )
+    assert User.objects.count() == 40
+
+    with pytest.raises(CommandError, match="another --seed"):
+        call_command(
+            "seed_demo", "--listings", "5", "--users", "40", "--no-images", verbosity=0, stdout=StringIO()
+        )
+    assert (User.objects.count(), Listing.objects.count()) == (40, 0)
+
+    call_command(
+        "seed_demo",
+        "--listings",
+        "5",
+        "--users",
+        "40",
+        "--seed",
+        "7",
+        "--no-images",
+        verbosity=0,
+        stdout=StringIO(),
+    )
+    assert (User.objects.count(), Listing.objects.count()) == (78, 5)  # the two demo accounts are reused
