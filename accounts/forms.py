@@ -8,6 +8,8 @@ from django.core.files.uploadedfile import UploadedFile
 from django.template.defaultfilters import filesizeformat
 
 from accounts.models import User
+from accounts.services import SELLER_DISPLAY_NAME_MAX, clean_seller_display_name, normalize_phone_number
+from marketplace.errors import ServiceError
 from marketplace.images import clean_uploaded_image
 
 
@@ -175,3 +177,45 @@ class EmailChangeForm(forms.Form):
         if not self.user.check_password(password):
             raise ValidationError("Your password was entered incorrectly.", code="password_incorrect")
         return password
+
+
+class SellerOnboardingForm(forms.Form):
+    """Seller details for "Start selling" (and their later edits).
+
+    The rules live in ``accounts.services`` (``clean_seller_display_name``,
+    ``normalize_phone_number``); the form runs them for field-level messages and hands the
+    cleaned values to ``seller_onboard``, which checks them again.
+    """
+
+    display_name = forms.CharField(
+        label="Seller name",
+        max_length=200,  # the service gives the real limit its own message
+        help_text="The name buyers see on your listings and your profile, 2 to 80 characters.",
+        widget=forms.TextInput(attrs={"autocomplete": "organization"}),
+    )
+    phone_number = forms.CharField(
+        label="Phone number (optional)",
+        max_length=40,
+        required=False,
+        help_text=(
+            "International format, for example +44 20 7946 0958. Never shown to buyers. "
+            "Changing it clears its verification."
+        ),
+        widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel"}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["display_name"].widget.attrs["maxlength"] = SELLER_DISPLAY_NAME_MAX
+
+    def clean_display_name(self) -> str:
+        try:
+            return clean_seller_display_name(self.cleaned_data["display_name"])
+        except ServiceError as error:
+            raise ValidationError(error.message, code=error.code) from None
+
+    def clean_phone_number(self) -> str:
+        try:
+            return normalize_phone_number(self.cleaned_data["phone_number"])
+        except ServiceError as error:
+            raise ValidationError(error.message, code=error.code) from None

@@ -5,6 +5,7 @@ Emails leave after commit, so nobody is sent a link for a row that was rolled ba
 """
 
 import logging
+import re
 import uuid
 
 from django.conf import settings
@@ -289,3 +290,95 @@ def ensure_can_publish(user) -> None:
             "for a new one on your profile page.",
             code="email_unverified",
         )
+
+
+# --- Selling ------------------------------------------------------------------------------
+
+SELLER_DISPLAY_NAME_MIN = 2
+SELLER_DISPLAY_NAME_MAX = 80
+PHONE_NUMBER_MESSAGE = (
+    "Enter the number in international format: a + sign, the country code and the number, "
+    "8 to 15 digits in all (for example +44 20 7946 0958)."
+)
+_PHONE_SEPARATORS = re.compile(r"[\s\-.()/]")
+_PHONE_E164 = re.compile(r"\+[1-9][0-9]{7,14}")
+
+
+def normalize_phone_number(raw: str) -> str:
+    """``" +44 (20) 7946-0958 "`` -> ``"+442079460958"``; ``""`` stays ``""``.
+
+    E.164-ish: spaces, dashes, dots, slashes and brackets are dropped and a leading ``00``
+    becomes ``+``; what is left must be ``+`` and 8-15 digits, the first not 0. Anything
+    else raises ``ServiceError`` (code ``phone_invalid``).
+    """
+    value = _PHONE_SEPARATORS.sub("", raw or "")
+    if not value:
+        return ""
+    if value.startswith("00"):
+        value = "+" + value[2:]
+    if not _PHONE_E164.fullmatch(value):
+        raise ServiceError(PHONE_NUMBER_MESSAGE, code="phone_invalid")
+    return value
+
+
+def clean_seller_display_name(raw: str) -> str:
+    """Trimmed, inner runs of whitespace made one space, 2-80 characters."""
+    name = " ".join((raw or "").split())
+    if not SELLER_DISPLAY_NAME_MIN <= len(name) <= SELLER_DISPLAY_NAME_MAX:
+        raise ServiceError(
+            f"Your seller name must be {SELLER_DISPLAY_NAME_MIN} to {SELLER_DISPLAY_NAME_MAX} "
+            "characters long.",
+            code="display_name_invalid",
+        )
+    return name
+
+
+def ensure_can_start_selling(user) -> None:
+    """Becoming a seller (or editing seller details) needs an account in good standing and
+    a verified email: the same gate as publishing, so a new seller can publish at once."""
+    ensure_can_transact(user)
+    if user.email_verified_at is None:
+        raise ServiceError(
+            "Verify your email address before you start selling: open the link we emailed you, "
+            "or ask for a new one.",
+            code="email_unverified",
+        )
+
+
+def seller_onboard(*, user: User, display_name: str, phone_number: str) -> User:
+    """Make ``user`` a seller, or update the seller details of one who already is.
+
+    Locks the user row (``SELECT ... FOR UPDATE``) and re-checks status and email on it, so
+    a suspension or email change that commits first wins. A different phone number clears
+    ``phone_verified_at``: a verification belongs to the number that was verified. KYC and
+    seller-verified badges are left alone.
+    """
+    ensure_can_start_selling(user)
+    name = clean_seller_display_name(display_name)
+    phone = normalize_phone_number(phone_number)
+    with transaction.atomic():
+        locked = (
+            User.objects.select_for_update()
+            .only(
+                "account_status",
+                "email_verified_at",
+                "is_seller",
+                "seller_display_name",
+                "phone_number",
+                "phone_verified_at",
+            )
+            .get(pk=user.pk)
+        )
+        ensure_can_start_selling(locked)
+        changes = {"is_seller": True, "seller_display_name": name, "phone_number": phone}
+        if phone != locked.phone_number:
+            changes["phone_verified_at"] = None
+        fields = [field for field, value in changes.items() if getattr(locked, field) != value]
+        for field, value in changes.items():
+            setattr(locked, field, value)
+            setattr(user, field, value)
+        if fields:
+            locked.save(update_fields=fields)
+    if "is_seller" in fields:
+        logger.info("seller onboarded: %s", user.pk)
+    return user
