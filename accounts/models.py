@@ -61,7 +61,10 @@ class User(TriggerManagedFieldsMixin, AbstractBaseUser, PermissionsMixin):
 
     # Seller
     seller_display_name = models.CharField(
-        max_length=80, blank=True, help_text="The name buyers see on the seller's listings and profile."
+        max_length=80,
+        blank=True,
+        db_default="",
+        help_text="The name buyers see on the seller's listings and profile.",
     )
     seller_verified_at = models.DateTimeField(null=True, blank=True)
     stripe_connect_id = models.CharField(max_length=255, blank=True, null=True)

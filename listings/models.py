@@ -217,6 +217,14 @@ class Listing(TriggerManagedFieldsMixin, models.Model):
         indexes = [
             # Seller's listings, newest first (also the seller_id FK index).
             models.Index(F("seller"), F("created_at").desc(), name="listing_seller_created"),
+            # The seller's dashboard: one status, last edited first.
+            models.Index(
+                F("seller"),
+                F("status"),
+                F("updated_at").desc(),
+                F("id").desc(),
+                name="listing_seller_status_updated",
+            ),
             # Active listings of a category, newest first (also the category_id FK index).
             models.Index(
                 F("category"),

@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='user',
             name='seller_display_name',
-            field=models.CharField(blank=True, help_text="The name buyers see on the seller's listings and profile.", max_length=80),
+            field=models.CharField(blank=True, db_default="", help_text="The name buyers see on the seller's listings and profile.", max_length=80),
         ),
     ]
