@@ -1,24 +1,37 @@
-"""Writes for listings: favorites, page-cache invalidation, view counting."""
+"""Writes for listings: the editor and the lifecycle, favorites, page-cache invalidation,
+view counting."""
 
 import logging
+import math
+import re
+import secrets
 import time
 import uuid
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 
+from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import ProtectedError
+from django.utils import timezone
+from django.utils.text import slugify
 from django_redis import get_redis_connection
 from redis.exceptions import ResponseError
 
-from listings.models import Favorite, Listing
+from accounts.services import ensure_can_publish, ensure_can_transact
+from listings.models import Favorite, Listing, ListingStatus, ListingVisibility, PricingType
 from listings.selectors import (
     LISTING_VERSION_KEY,
     SELLER_VERSION_KEY,
     VERSION_TTL,
     bump_category_tree_version,
+    category_tree,
     listing_is_public,
 )
 from marketplace.errors import ServiceError
+from marketplace.money import MAX_MAJOR_UNITS
+from marketplace.ratelimit import RateLimit
 
 logger = logging.getLogger(__name__)
 
@@ -234,3 +247,512 @@ def view_counts_flush() -> FlushResult:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [FLUSH_LOCK_KEY])
     return result
+
+
+# --- Listing editor and lifecycle -----------------------------------------------------
+# Every status change of a listing is one of these moves; anything else is refused here.
+# ``owner`` moves are the seller's buttons; the others belong to the purchase flow (a live
+# transaction reserves the listing, a cancellation releases it, escrow release sells it).
+@dataclass(frozen=True)
+class ListingTransition:
+    sources: frozenset[str]
+    target: str | None  # None: the row is deleted
+    verb: str  # "This listing cannot be <verb>"
+    owner: bool = True
+
+
+LISTING_TRANSITIONS: dict[str, ListingTransition] = {
+    "publish": ListingTransition(frozenset({ListingStatus.DRAFT}), ListingStatus.ACTIVE, "published"),
+    "unpublish": ListingTransition(frozenset({ListingStatus.ACTIVE}), ListingStatus.DRAFT, "unpublished"),
+    "mark_sold": ListingTransition(frozenset({ListingStatus.ACTIVE}), ListingStatus.SOLD, "marked as sold"),
+    "archive": ListingTransition(
+        frozenset({ListingStatus.DRAFT, ListingStatus.ACTIVE}), ListingStatus.ARCHIVED, "archived"
+    ),
+    # Only a draft is deleted; an active listing asked to be deleted is archived instead.
+    "delete": ListingTransition(frozenset({ListingStatus.DRAFT, ListingStatus.ACTIVE}), None, "deleted"),
+    "reserve": ListingTransition(
+        frozenset({ListingStatus.ACTIVE}), ListingStatus.RESERVED, "reserved", owner=False
+    ),
+    "release": ListingTransition(
+        frozenset({ListingStatus.RESERVED}), ListingStatus.ACTIVE, "released", owner=False
+    ),
+    "complete_sale": ListingTransition(
+        frozenset({ListingStatus.RESERVED}), ListingStatus.SOLD, "sold", owner=False
+    ),
+}
+# What the owner may still change: a reserved listing is what a buyer is paying for, and a
+# sold or archived one is a record.
+LISTING_EDITABLE_STATUSES = frozenset({ListingStatus.DRAFT, ListingStatus.ACTIVE})
+
+_STATUS_REFUSALS = {
+    ListingStatus.DRAFT: "This listing is a draft, so it cannot be {verb} before it is published.",
+    ListingStatus.RESERVED: "A purchase of this listing is in progress, so it cannot be {verb} now.",
+    ListingStatus.SOLD: "This listing is sold, so it can no longer be {verb}.",
+    ListingStatus.ARCHIVED: "This listing is archived, so it can no longer be {verb}.",
+}
+_ALREADY = {
+    "publish": "This listing is already published.",
+    "unpublish": "This listing is not published.",
+    "mark_sold": "This listing is already marked as sold.",
+    "archive": "This listing is already archived.",
+    "delete": "Only drafts can be deleted. This listing is archived already: it is off the site "
+    "and kept in your records.",
+}
+
+
+def listing_transition_check(listing: Listing, action: str) -> ListingTransition:
+    """The transition ``action`` from the listing's status, or ``ServiceError`` saying why not."""
+    transition = LISTING_TRANSITIONS[action]
+    if listing.status in transition.sources:
+        return transition
+    already_there = listing.status == transition.target
+    if already_there or (action == "delete" and listing.status == ListingStatus.ARCHIVED):
+        raise ServiceError(_ALREADY[action], code="invalid_transition")
+    refusal = _STATUS_REFUSALS.get(listing.status)
+    if refusal is None:
+        allowed = " or ".join(sorted(ListingStatus(status).label.lower() for status in transition.sources))
+        current = ListingStatus(listing.status).label.lower()
+        refusal = f"Only {allowed} listings can be {{verb}}; this one is {current}."
+    raise ServiceError(refusal.format(verb=transition.verb), code="invalid_transition")
+
+
+def listing_owner_actions(listing: Listing) -> list[str]:
+    """The lifecycle buttons the owner sees for the listing, in display order."""
+    actions = [
+        name for name, move in LISTING_TRANSITIONS.items() if move.owner and listing.status in move.sources
+    ]
+    # Deleting is offered where it deletes; elsewhere "archive" is the button.
+    if "delete" in actions and not _deletable(listing):
+        actions.remove("delete")
+    return actions
+
+
+def listing_is_editable(listing: Listing) -> bool:
+    return listing.status in LISTING_EDITABLE_STATUSES
+
+
+def _deletable(listing: Listing) -> bool:
+    """A draft nobody outside could have seen: never published, so no links, favorites,
+    conversations or transactions point at it."""
+    return listing.status == ListingStatus.DRAFT and listing.published_at is None
+
+
+def _ensure_owner(listing: Listing, actor) -> None:
+    # Same answer as for a listing that does not exist: ids do not leak.
+    if not actor.is_authenticated or listing.seller_id != actor.pk:
+        raise ServiceError("No such listing.", code="not_found")
+
+
+def _lock(listing: Listing) -> Listing:
+    return Listing.objects.select_for_update().defer("search_vector").get(pk=listing.pk)
+
+
+# ISO 3166-1 alpha-2, the officially assigned codes.
+_COUNTRY_CODES_TEXT = """
+    AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ
+    BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO
+    DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU
+    GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW
+    KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU
+    MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW
+    PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF
+    TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA
+    ZM ZW"""
+COUNTRY_CODES = frozenset(_COUNTRY_CODES_TEXT.split())
+TITLE_MAX_LENGTH = 255
+DESCRIPTION_MAX_LENGTH = 20_000
+CITY_MAX_LENGTH = 100
+META_TITLE_MAX_LENGTH = 60
+META_DESCRIPTION_MAX_LENGTH = 160
+ATTRIBUTE_TEXT_MAX_LENGTH = 200
+COORDINATE_DECIMAL_PLACES = 8
+LISTING_EDITABLE_FIELDS = (
+    "title",
+    "description",
+    "category_id",
+    "price_cents",
+    "currency",
+    "pricing_type",
+    "attributes",
+    "location_country",
+    "location_city",
+    "location_lat",
+    "location_lng",
+    "visibility",
+    "meta_title",
+    "meta_description",
+)
+_REQUIRED_ON_CREATE = ("title", "description", "category_id")
+
+
+def _category_schema(category_id) -> tuple[str, list[dict]]:
+    """(name, merged attribute schema) of the category, from the cached tree."""
+    from listings.search import attribute_schema_for  # search imports this app's selectors
+
+    node = category_tree().by_id.get(str(category_id))
+    if node is None:
+        raise ServiceError("Choose a category from the list.", code="invalid_category")
+    return node.name, attribute_schema_for(node)
+
+
+def listing_attributes_validate(*, category_id, attributes) -> dict:
+    """``attributes`` checked against the category's merged schema: every key defined,
+    every required one present, each value of its type (numbers as JSON numbers, never
+    text). Returns the attributes to store; raises ``ServiceError`` naming every problem."""
+    category_name, schema = _category_schema(category_id)
+    if not isinstance(attributes, dict):
+        raise ServiceError("Listing details must be a mapping of detail names to values.", code="invalid")
+    by_key = {attribute["key"]: attribute for attribute in schema}
+    problems = []
+    unknown = sorted(set(attributes) - set(by_key))
+    if unknown:
+        problems.append(f"{category_name} listings have no detail named {', '.join(unknown)}.")
+    values = {}
+    for attribute in schema:
+        key, label, kind = attribute["key"], attribute["label"], attribute["type"]
+        value = attributes.get(key)
+        if isinstance(value, str) and kind in ("enum", "text"):
+            value = value.strip()
+        if value is None or value == "":
+            if attribute.get("required"):
+                problems.append(f"{label} is required.")
+            continue
+        if kind == "number":
+            valid = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+            expected = "a number"
+        elif kind == "enum":
+            valid = value in attribute["options"]
+            expected = f"one of {', '.join(attribute['options'])}"
+        elif kind == "boolean":
+            valid = isinstance(value, bool)
+            expected = "yes or no"
+        else:
+            valid = isinstance(value, str) and len(value) <= ATTRIBUTE_TEXT_MAX_LENGTH
+            expected = f"text of at most {ATTRIBUTE_TEXT_MAX_LENGTH} characters"
+        if not valid:
+            problems.append(f"{label} must be {expected}.")
+            continue
+        values[key] = value
+    if problems:
+        raise ServiceError(" ".join(problems), code="invalid_attributes")
+    return values
+
+
+def _text(values: dict, field: str, label: str, max_length: int, problems: list, *, required=False):
+    value = values[field]
+    if not isinstance(value, str):
+        problems.append(f"{label} must be text.")
+        return
+    value = value.strip()
+    values[field] = value
+    if required and not value:
+        problems.append(f"{label} is required.")
+    elif len(value) > max_length:
+        problems.append(f"{label} must be at most {max_length} characters.")
+
+
+def _coordinate(value, label: str, limit: int, problems: list) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        value = Decimal(str(value)) if not isinstance(value, Decimal) else value
+    except InvalidOperation:
+        value = Decimal("NaN")
+    if not value.is_finite() or not -limit <= value <= limit:
+        problems.append(f"{label} must be between -{limit} and {limit}.")
+    elif -value.as_tuple().exponent > COORDINATE_DECIMAL_PLACES:
+        problems.append(f"{label} has at most {COORDINATE_DECIMAL_PLACES} decimal places.")
+    return value
+
+
+def _listing_values(*, data: dict, listing: Listing | None) -> dict:
+    """The listing's editable values after applying ``data``, validated as a whole.
+
+    ``data`` holds any of ``LISTING_EDITABLE_FIELDS`` (a new listing needs title,
+    description and category_id); prices are integer minor units of ``currency``.
+    """
+    unknown = sorted(set(data) - set(LISTING_EDITABLE_FIELDS))
+    if unknown:
+        raise ServiceError(f"These listing fields cannot be set: {', '.join(unknown)}.", code="invalid")
+    if listing is None:
+        missing = [field for field in _REQUIRED_ON_CREATE if not data.get(field)]
+        if missing:
+            raise ServiceError(f"A listing needs {', '.join(missing)}.", code="invalid")
+        current = {
+            "price_cents": None,
+            "currency": settings.DEFAULT_CURRENCY,
+            "pricing_type": PricingType.FIXED,
+            "attributes": {},
+            "location_country": "",
+            "location_city": "",
+            "location_lat": None,
+            "location_lng": None,
+            "visibility": ListingVisibility.PUBLIC,
+            "meta_title": "",
+            "meta_description": "",
+        }
+    else:
+        current = {field: getattr(listing, field) for field in LISTING_EDITABLE_FIELDS}
+    values = {**current, **data}
+    try:
+        values["category_id"] = uuid.UUID(str(values["category_id"]))
+    except ValueError:
+        raise ServiceError("Choose a category from the list.", code="invalid_category") from None
+    problems: list[str] = []
+    _text(values, "title", "The title", TITLE_MAX_LENGTH, problems, required=True)
+    _text(values, "description", "The description", DESCRIPTION_MAX_LENGTH, problems, required=True)
+    _text(values, "location_city", "The city", CITY_MAX_LENGTH, problems)
+    _text(values, "meta_title", "The search-engine title", META_TITLE_MAX_LENGTH, problems)
+    _text(values, "meta_description", "The search-engine description", META_DESCRIPTION_MAX_LENGTH, problems)
+    if values["currency"] not in settings.CURRENCIES:
+        problems.append(f"Choose one of these currencies: {', '.join(settings.CURRENCIES)}.")
+    if values["pricing_type"] not in PricingType.values:
+        problems.append("Choose a pricing type from the list.")
+    if values["visibility"] not in ListingVisibility.values:
+        problems.append("Choose a visibility from the list.")
+    price = values["price_cents"]
+    if price is None:
+        if values["pricing_type"] == PricingType.FIXED:
+            problems.append(FIXED_PRICE_NEEDS_PRICE)
+    elif isinstance(price, bool) or not isinstance(price, int) or price <= 0:
+        problems.append(PRICE_ABOVE_ZERO)
+    elif values["currency"] in settings.CURRENCIES and price > MAX_MAJOR_UNITS.scaleb(
+        settings.CURRENCIES[values["currency"]]
+    ):
+        problems.append("The price is too large.")
+    country = values["location_country"]
+    if not isinstance(country, str) or country.strip().upper() not in COUNTRY_CODES | {""}:
+        problems.append(COUNTRY_MESSAGE)
+    else:
+        values["location_country"] = country.strip().upper()
+    values["location_lat"] = _coordinate(values["location_lat"], "The latitude", 90, problems)
+    values["location_lng"] = _coordinate(values["location_lng"], "The longitude", 180, problems)
+    if (values["location_lat"] is None) != (values["location_lng"] is None):
+        problems.append(BOTH_COORDINATES)
+    if problems:
+        raise ServiceError(" ".join(problems), code="invalid")
+    if listing is None or {"category_id", "attributes"} & set(data):
+        values["attributes"] = listing_attributes_validate(
+            category_id=values["category_id"], attributes=values["attributes"]
+        )
+    return values
+
+
+FIXED_PRICE_NEEDS_PRICE = (
+    "A fixed-price listing needs a price (buyers pay it at checkout). Leave the price empty only "
+    "with negotiable, hourly or per-project pricing: it shows as “Contact for price”."
+)
+PRICE_ABOVE_ZERO = "Enter a price above zero, or leave it empty for “Contact for price”."
+COUNTRY_MESSAGE = "Enter the country as its two-letter ISO 3166 code, such as US, DE or JP."
+BOTH_COORDINATES = "Give both latitude and longitude, or neither."
+
+# --- Slugs: from the title, unique, frozen once the listing was first published ---------
+SLUG_BASE_MAX_LENGTH = 80
+SLUG_SUFFIX = re.compile(r"^[0-9a-f]{6}$")
+SLUG_CONSTRAINT = "listings_listing_slug_unique"
+SLUG_ATTEMPTS = 5
+
+
+def _slug_base(title: str) -> str:
+    return slugify(title)[:SLUG_BASE_MAX_LENGTH].strip("-") or "listing"
+
+
+def _slug_fits(slug: str, base: str) -> bool:
+    """Whether ``slug`` is ``base`` or ``base`` with a collision suffix."""
+    return slug == base or (slug.startswith(f"{base}-") and bool(SLUG_SUFFIX.match(slug[len(base) + 1 :])))
+
+
+def _with_suffix(base: str) -> str:
+    return f"{base}-{secrets.token_hex(3)}"
+
+
+def _free_slug(base: str, *, exclude_pk=None) -> str:
+    taken = Listing.objects.filter(slug=base)
+    if exclude_pk is not None:
+        taken = taken.exclude(pk=exclude_pk)
+    return _with_suffix(base) if taken.exists() else base
+
+
+def _violated_constraint(error: IntegrityError) -> str | None:
+    return getattr(getattr(error.__cause__, "diag", None), "constraint_name", None)
+
+
+def _save_with_unique_slug(listing: Listing, *, base: str, update_fields: list[str] | None = None) -> None:
+    """Insert (``update_fields`` None) or update the listing; a slug taken meanwhile by a
+    concurrent writer gets a fresh random suffix (the unique index decides, in a savepoint)."""
+    for attempt in range(SLUG_ATTEMPTS):
+        try:
+            with transaction.atomic():
+                if update_fields is None:
+                    listing.save(force_insert=True)
+                else:
+                    listing.save(update_fields=update_fields)
+            return
+        except IntegrityError as error:
+            if _violated_constraint(error) != SLUG_CONSTRAINT or attempt == SLUG_ATTEMPTS - 1:
+                raise
+            listing.slug = _with_suffix(base)
+            if update_fields is not None and "slug" not in update_fields:
+                update_fields.append("slug")
+
+
+# --- Rate limit of new listings ----------------------------------------------------------
+def _listings_created_limit() -> RateLimit:
+    return RateLimit("listings-created", settings.LISTINGS_CREATED_PER_HOUR, 60 * 60)
+
+
+def listing_create_retry_after(*, seller) -> int | None:
+    """Seconds until ``seller`` may create another listing, or None if they may now."""
+    limit = _listings_created_limit()
+    return limit.retry_after() if limit.exceeded(str(seller.pk)) else None
+
+
+def listing_create_limit_message(retry_after: int) -> str:
+    minutes = math.ceil(retry_after / 60)
+    return (
+        f"You can create up to {settings.LISTINGS_CREATED_PER_HOUR} listings an hour, and you have "
+        f"reached that. Try again in {minutes} minute{'s' if minutes != 1 else ''}; your other "
+        "listings can still be edited meanwhile."
+    )
+
+
+# --- Services -------------------------------------------------------------------------
+# Each takes the listing row's lock (SELECT ... FOR UPDATE) for its transaction and decides
+# on the locked row, so two tabs or a purchase racing a button cannot both win.
+def listing_create(*, seller, data: dict) -> Listing:
+    """Create a draft of ``seller``'s from ``data`` (see ``_listing_values``).
+
+    Counts against ``LISTINGS_CREATED_PER_HOUR`` (Redis, per seller); past it raises
+    ``ServiceError`` with code ``rate_limited``. Only valid data is counted.
+    """
+    ensure_can_transact(seller)
+    values = _listing_values(data=data, listing=None)
+    limit = _listings_created_limit()
+    if limit.hit(str(seller.pk)) > limit.limit:
+        raise ServiceError(listing_create_limit_message(limit.retry_after()), code="rate_limited")
+    base = _slug_base(values["title"])
+    with transaction.atomic():
+        listing = Listing(seller=seller, status=ListingStatus.DRAFT, **values)
+        listing.slug = _free_slug(base)
+        _save_with_unique_slug(listing, base=base)
+        listing_changed(listing.pk)
+    logger.info("listing created: %s by %s", listing.pk, seller.pk)
+    return listing
+
+
+def listing_update(*, listing: Listing, actor, data: dict) -> Listing:
+    """Apply ``data`` (any of ``LISTING_EDITABLE_FIELDS``) to the owner's draft or active
+    listing, validated against the locked row. Changing the category re-validates the
+    attributes against the new category's schema. The slug follows the title until the
+    listing is first published, then never changes. Returns the updated row."""
+    _ensure_owner(listing, actor)
+    ensure_can_transact(actor)
+    with transaction.atomic():
+        locked = _lock(listing)
+        if not listing_is_editable(locked):
+            refusal = _STATUS_REFUSALS[locked.status].format(verb="edited")
+            raise ServiceError(refusal, code="not_editable")
+        values = _listing_values(data=data, listing=locked)
+        fields = [field for field, value in values.items() if getattr(locked, field) != value]
+        for field in fields:
+            setattr(locked, field, values[field])
+        base = _slug_base(locked.title)
+        if locked.published_at is None and not _slug_fits(locked.slug, base):
+            locked.slug = _free_slug(base, exclude_pk=locked.pk)
+            fields.append("slug")
+        if fields:
+            _save_with_unique_slug(locked, base=base, update_fields=fields)
+            listing_changed(locked.pk)
+    return locked
+
+
+def _ensure_publishable(listing: Listing) -> None:
+    """What a buyer needs before the listing goes live: a price for a fixed-price listing,
+    and details that still match the category (its schema may have changed since)."""
+    if listing.pricing_type == PricingType.FIXED and listing.price_cents is None:
+        raise ServiceError(FIXED_PRICE_NEEDS_PRICE, code="incomplete")
+    try:
+        listing_attributes_validate(category_id=listing.category_id, attributes=listing.attributes)
+    except ServiceError as error:
+        raise ServiceError(
+            f"Edit the listing before publishing: {error.message}", code="incomplete"
+        ) from error
+
+
+def listing_publish(*, listing: Listing, actor) -> Listing:
+    """Draft -> active. Needs a seller in good standing with a verified email. The first
+    publication sets ``published_at`` (which freezes the slug); publishing again after
+    unpublishing keeps it, so unpublishing cannot be used to jump to the top of "newest"."""
+    _ensure_owner(listing, actor)
+    ensure_can_publish(actor)
+    if not actor.is_seller:
+        raise ServiceError(
+            "Set up your seller profile before publishing: choose the name buyers will see.",
+            code="not_seller",
+        )
+    with transaction.atomic():
+        locked = _lock(listing)
+        transition = listing_transition_check(locked, "publish")
+        _ensure_publishable(locked)
+        locked.status = transition.target
+        locked.published_at = locked.published_at or timezone.now()
+        locked.save(update_fields=["status", "published_at"])
+        listing_changed(locked.pk)
+    return locked
+
+
+def _owner_transition(*, listing: Listing, actor, action: str, **changes) -> Listing:
+    _ensure_owner(listing, actor)
+    ensure_can_transact(actor)
+    with transaction.atomic():
+        locked = _lock(listing)
+        transition = listing_transition_check(locked, action)
+        locked.status = transition.target
+        for field, value in changes.items():
+            setattr(locked, field, value)
+        locked.save(update_fields=["status", *changes])
+        listing_changed(locked.pk)
+    return locked
+
+
+def listing_unpublish(*, listing: Listing, actor) -> Listing:
+    """Active -> draft: off the site until published again (``published_at`` is kept)."""
+    return _owner_transition(listing=listing, actor=actor, action="unpublish")
+
+
+def listing_mark_sold(*, listing: Listing, actor) -> Listing:
+    """Active -> sold, by the seller who sold it elsewhere. (A purchase on the site sells
+    the listing at escrow release: the ``complete_sale`` transition.)"""
+    return _owner_transition(listing=listing, actor=actor, action="mark_sold", sold_at=timezone.now())
+
+
+def listing_archive(*, listing: Listing, actor) -> Listing:
+    """Draft or active -> archived: off the site for good, kept in the seller's records."""
+    return _owner_transition(listing=listing, actor=actor, action="archive")
+
+
+def listing_delete(*, listing: Listing, actor) -> str:
+    """Delete a draft that was never published; return ``"deleted"``.
+
+    A listing that was published (active, or a draft again after unpublishing) may have
+    links, favorites, conversations or transactions pointing at it, so it is archived
+    instead, returning ``"archived"``. Reserved, sold and archived listings are refused.
+    """
+    _ensure_owner(listing, actor)
+    ensure_can_transact(actor)
+    with transaction.atomic():
+        locked = _lock(listing)
+        listing_transition_check(locked, "delete")
+        if _deletable(locked):
+            try:
+                with transaction.atomic():
+                    locked.delete()
+            except ProtectedError:
+                pass  # something refers to it after all: archive below
+            else:
+                listing_changed(listing.pk)
+                return "deleted"
+        locked.status = listing_transition_check(locked, "archive").target
+        locked.save(update_fields=["status"])
+        listing_changed(locked.pk)
+    return "archived"
