@@ -10,7 +10,7 @@ from decimal import Decimal
 from django.core import signing
 from django.core.cache import cache
 from django.core.files.storage import default_storage
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
@@ -273,21 +273,34 @@ def _image_url(url: str) -> str | None:
 
 
 def listing_images(listing: Listing) -> list[dict]:
-    """``[{"url", "alt"}]``, the primary image first and no image twice. ``images`` holds
-    ``{"url", "alt"}`` objects (plain strings accepted)."""
+    """``[{"url", "thumb_url", "alt"}]``, the primary image first and no image twice.
+
+    ``images`` holds photo objects (``{"id", "url", "thumb_url", "path", ...}``, see
+    ``listings.photos``); older rows may hold plain URL strings or ``{"url", "alt"}`` objects,
+    whose ``thumb_url`` is their ``url``.
+    """
     entries = [{"url": listing.primary_image_url}] if listing.primary_image_url else []
     for image in listing.images if isinstance(listing.images, list) else []:
         if isinstance(image, str):
             entries.append({"url": image})
         elif isinstance(image, dict) and isinstance(image.get("url"), str):
             entries.append(image)
-    images, seen = [], set()
+    images, seen = [], {}
     for entry in entries:
         url = _image_url(entry["url"].strip())
-        if url and url not in seen:
-            seen.add(url)
-            alt = entry.get("alt") if isinstance(entry.get("alt"), str) else ""
-            images.append({"url": url, "alt": alt})
+        if not url:
+            continue
+        thumb = entry.get("thumb_url")
+        thumb_url = (_image_url(thumb.strip()) if isinstance(thumb, str) and thumb.strip() else None) or url
+        alt = entry.get("alt") if isinstance(entry.get("alt"), str) else ""
+        if url in seen:  # the primary URL, listed again as a photo: keep the photo's details
+            image = seen[url]
+            if image["thumb_url"] == url:
+                image["thumb_url"] = thumb_url
+            image["alt"] = image["alt"] or alt
+            continue
+        seen[url] = {"url": url, "thumb_url": thumb_url, "alt": alt}
+        images.append(seen[url])
     return images
 
 
@@ -373,3 +386,132 @@ def favorites_page(*, user, cursor: str | None = None, limit: int = FAVORITES_PA
 def listing_favorite_count(listing_id) -> int:
     """The trigger-kept count, read fresh (after a favorite was added or removed)."""
     return Listing.objects.filter(pk=listing_id).values_list("favorite_count", flat=True).first() or 0
+
+
+# --- Seller dashboard ------------------------------------------------------------------
+SELLER_DASHBOARD_PAGE_SIZE = 20
+SELLER_DASHBOARD_CURSOR_SALT = "listings.seller-dashboard.cursor"
+SELLER_DASHBOARD_DEFAULT_STATUS = ListingStatus.ACTIVE
+
+
+def seller_listing_actions(listing: Listing) -> frozenset[str]:
+    """The quick actions the dashboard shows for the seller's ``listing``: the lifecycle
+    buttons the listing services allow from its status (publish, unpublish, mark_sold,
+    archive, delete), edit and photos while the listing is editable, preview always."""
+    from listings.services import listing_is_editable, listing_owner_actions  # services imports this module
+
+    actions = {"preview", *listing_owner_actions(listing)}
+    if listing_is_editable(listing):
+        actions.update({"edit", "photos"})
+    return frozenset(actions)
+
+
+@dataclass
+class StatusTab:
+    status: str
+    label: str
+    count: int
+    current: bool
+
+
+@dataclass
+class SellerDashboard:
+    status: str
+    tabs: list[StatusTab]
+    listings: list[Listing]  # each with ``actions``, from ``seller_listing_actions``
+    next_cursor: str | None
+    cursor_invalid: bool = False
+
+    @property
+    def total(self) -> int:
+        return sum(tab.count for tab in self.tabs)
+
+
+def seller_listing_counts(*, seller) -> dict[str, int]:
+    """The seller's listings per status, every status present: one aggregate query."""
+    return Listing.objects.filter(seller_id=seller.pk).aggregate(
+        **{status.value: Count("pk", filter=Q(status=status)) for status in ListingStatus}
+    )
+
+
+def seller_dashboard(
+    *, seller, status: str | None = None, cursor: str | None = None, limit: int = SELLER_DASHBOARD_PAGE_SIZE
+) -> SellerDashboard:
+    """One page of the seller's own listings of one status (an unknown status means active),
+    with the count of every status. Two queries whatever the page holds: the counts, and the
+    page with its category joined.
+
+    Keyset-paginated on (updated_at, id), both descending; the cursor is signed and names
+    its status. ``updated_at`` moves on every UPDATE of the row (the ``set_updated_at``
+    trigger, counter writes included), so a listing changed between two page loads can
+    move to the first page; it is never shown twice on one page.
+    """
+    if status not in ListingStatus.values:
+        status = SELLER_DASHBOARD_DEFAULT_STATUS
+    status = ListingStatus(status)
+    counts = seller_listing_counts(seller=seller)
+    listings = (
+        Listing.objects.filter(seller_id=seller.pk, status=status)
+        .select_related("category")
+        .defer(
+            "description",
+            "attributes",
+            "images",
+            "videos",
+            "search_vector",
+            "meta_title",
+            "meta_description",
+            "category__attribute_schema",
+        )
+        .order_by("-updated_at", "-id")
+    )
+    cursor_invalid = False
+    if cursor:
+        try:
+            after = signing.loads(cursor, salt=SELLER_DASHBOARD_CURSOR_SALT)
+            if after["s"] != status.value:
+                raise ValueError("cursor of another status")
+            after_updated, after_id = datetime.fromisoformat(after["t"]), uuid.UUID(after["id"])
+        except (signing.BadSignature, KeyError, TypeError, ValueError):
+            cursor_invalid = True
+        else:
+            listings = listings.filter(
+                Q(updated_at__lt=after_updated) | Q(updated_at=after_updated, id__lt=after_id)
+            )
+    rows = list(listings[: limit + 1])
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = signing.dumps(
+            {"s": status.value, "t": last.updated_at.isoformat(), "id": str(last.id)},
+            salt=SELLER_DASHBOARD_CURSOR_SALT,
+        )
+    for listing in rows:
+        listing.actions = seller_listing_actions(listing)
+    tabs = [
+        StatusTab(choice.value, choice.label, count=counts[choice.value], current=choice == status)
+        for choice in ListingStatus
+    ]
+    return SellerDashboard(
+        status=status.value, tabs=tabs, listings=rows, next_cursor=next_cursor, cursor_invalid=cursor_invalid
+    )
+
+
+# --- Listing editor --------------------------------------------------------------------
+def access_listing_for_edit(*, user, listing_id) -> Listing:
+    """The user's own listing ``listing_id``, category joined, or ``Http404``: another
+    user's listing answers exactly like one that does not exist, so ids do not leak.
+    One query; ``listing.seller`` is ``user`` itself (no second query for it)."""
+    if not user.is_authenticated:
+        raise Http404("No such listing.")
+    try:
+        listing = (
+            Listing.objects.select_related("category")
+            .defer("search_vector")
+            .get(pk=listing_id, seller_id=user.pk)
+        )
+    except Listing.DoesNotExist:
+        raise Http404("No such listing.") from None
+    listing.seller = user
+    return listing

@@ -217,3 +217,37 @@ ACCOUNT_EMAIL_WINDOW_SECONDS = env.int("ACCOUNT_EMAIL_WINDOW_SECONDS", default=6
 AVATAR_MAX_UPLOAD_BYTES = env.int("AVATAR_MAX_UPLOAD_BYTES", default=5 * 1024 * 1024)
 AVATAR_MAX_PIXELS = env.int("AVATAR_MAX_PIXELS", default=40_000_000)
 AVATAR_SIZE = env.int("AVATAR_SIZE", default=512)  # stored avatars fit this square
+
+# --- Listing photos -------------------------------------------------------------------------
+LISTING_MAX_PHOTOS = env.int("LISTING_MAX_PHOTOS", default=10)
+LISTING_PHOTO_MAX_UPLOAD_BYTES = env.int("LISTING_PHOTO_MAX_UPLOAD_BYTES", default=15 * 1024 * 1024)
+LISTING_PHOTO_MAX_PIXELS = env.int("LISTING_PHOTO_MAX_PIXELS", default=50_000_000)
+LISTING_PHOTO_DISPLAY_SIZE = env.int("LISTING_PHOTO_DISPLAY_SIZE", default=1600)  # fits this square
+LISTING_PHOTO_THUMB_SIZE = env.int("LISTING_PHOTO_THUMB_SIZE", default=400)
+
+# --- Media storage: local files, or S3-compatible object storage with MEDIA_STORAGE=s3 ------
+# django-storages reads the AWS_* settings below; boto3 is imported only when the S3 storage
+# is first used, so nothing needs it unless MEDIA_STORAGE=s3. Credentials left unset fall
+# back to boto3's own chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY variables, instance role).
+MEDIA_STORAGE = env.str("MEDIA_STORAGE", default="filesystem")
+if MEDIA_STORAGE == "s3":
+    STORAGES["default"] = {"BACKEND": "storages.backends.s3.S3Storage"}
+    AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
+    if not AWS_STORAGE_BUCKET_NAME:
+        raise ImproperlyConfigured("MEDIA_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME.")
+    AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default=None)  # MinIO, R2, B2, Spaces...
+    AWS_S3_REGION_NAME = env.str("AWS_S3_REGION_NAME", default=None)
+    AWS_S3_ACCESS_KEY_ID = env.str("AWS_S3_ACCESS_KEY_ID", default=None)
+    AWS_S3_SECRET_ACCESS_KEY = env.str("AWS_S3_SECRET_ACCESS_KEY", default=None)
+    # Listing photo URLs are stored in the database and in cached pages: they must not expire,
+    # so objects are served unsigned (a public-read bucket, or a CDN in front of it).
+    AWS_QUERYSTRING_AUTH = env.bool("AWS_QUERYSTRING_AUTH", default=False)
+    AWS_S3_CUSTOM_DOMAIN = env.str("AWS_S3_CUSTOM_DOMAIN", default=None)  # e.g. cdn.example.com
+    AWS_S3_ADDRESSING_STYLE = env.str("AWS_S3_ADDRESSING_STYLE", default=None)  # "path" for MinIO
+    AWS_S3_OBJECT_PARAMETERS = {"CacheControl": "public, max-age=31536000, immutable"}
+elif MEDIA_STORAGE != "filesystem":
+    raise ImproperlyConfigured(f"MEDIA_STORAGE must be 'filesystem' or 's3', not {MEDIA_STORAGE!r}.")
+
+# --- Listing editor -------------------------------------------------------------------------
+# New listings (drafts) a seller may create per hour, counted in Redis; the next gets a 429.
+LISTINGS_CREATED_PER_HOUR = env.int("LISTINGS_CREATED_PER_HOUR", default=20)

@@ -5,7 +5,8 @@ import re
 
 import pytest
 from django.conf import settings
-from django.db.models import F
+from django.db.models import F, Value
+from django.db.models.functions import Concat
 from django.http import HttpResponse
 from django.shortcuts import resolve_url
 from django.urls import NoReverseMatch, include, path, reverse
@@ -172,9 +173,11 @@ def test_pages_follow_each_other_without_duplicates_or_gaps(client, seller):
     listings = [make_listing(seller) for _ in range(2 * SELLER_DASHBOARD_PAGE_SIZE + 5)]
     # updated_at is the trigger's statement_timestamp(): one UPDATE of many rows gives them
     # all one timestamp, so half the listings tie and the id has to break the ties.
-    Listing.objects.filter(pk__in=[listing.pk for listing in listings[::2]]).update(title=F("title"))
+    # (A real edit: an UPDATE that changes nothing, or only counters, keeps updated_at.)
+    edited = Concat(F("title"), Value(" (edited)"))
+    Listing.objects.filter(pk__in=[listing.pk for listing in listings[::2]]).update(title=edited)
     for listing in listings[1::2]:
-        Listing.objects.filter(pk=listing.pk).update(title=F("title"))
+        Listing.objects.filter(pk=listing.pk).update(title=edited)
     assert (
         Listing.objects.filter(seller=seller).values("updated_at").distinct().count()
         == len(listings[1::2]) + 1
