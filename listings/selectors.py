@@ -229,11 +229,13 @@ class ListingPageData:
 
 
 def _format_number(value: int | float) -> str:
+    """Thousands separators from five digits on: a year reads 2017, a mileage 95,100."""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
+    grouping = "," if abs(value) >= 10_000 else ""
     if isinstance(value, int):
-        return f"{value:,}"
-    return f"{Decimal(str(value)):,f}"
+        return f"{value:{grouping}}"
+    return f"{Decimal(str(value)):{grouping}f}"
 
 
 def listing_attribute_rows(listing: Listing, schema: list[dict]) -> list[AttributeRow]:

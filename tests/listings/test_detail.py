@@ -216,7 +216,7 @@ def test_attributes_render_with_labels_and_units_from_the_merged_schema(client, 
     )
     html = page(client, listing).content.decode()
     assert "<dt>Material</dt><dd>Walnut</dd>" in html
-    assert "<dt>Width</dt><dd>1,200 in</dd>" in html
+    assert "<dt>Width</dt><dd>1200 in</dd>" in html
     assert "<dt>Height</dt><dd>72.5 cm</dd>" in html
     assert "<dt>Height adjustable</dt><dd>Yes</dd>" in html
     assert "<dt>Brand</dt><dd>Fully</dd>" in html
@@ -492,3 +492,20 @@ def test_a_cached_hit_performs_fewer_queries(client):
     with CaptureQueriesContext(connection) as cached:
         page(client, listing)
     assert len(cached) < len(cold)
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (2017, "2017"),
+        (9999, "9999"),
+        (95100, "95,100"),
+        (48.5, "48.5"),
+        (12500.25, "12,500.25"),
+        (30.0, "30"),
+    ],
+)
+def test_attribute_numbers_read_naturally(value, text):
+    from listings.selectors import _format_number
+
+    assert _format_number(value) == text
