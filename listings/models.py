@@ -232,11 +232,21 @@ class Listing(TriggerManagedFieldsMixin, models.Model):
                 F("published_at").desc(),
                 name="listing_category_status_pub",
             ),
-            # Newest active public listings (home page, sitemap).
+            # Newest active public listings (home page, sitemap, search by newest).
             models.Index(
                 F("published_at").desc(),
+                F("id").desc(),
                 condition=Q(status="active", visibility="public"),
                 name="listings_listing_active_newest",
+            ),
+            # Search sorted by price, within a currency (forwards for low-to-high, backwards for
+            # high-to-low).
+            models.Index(
+                F("currency"),
+                F("price_cents"),
+                F("id"),
+                condition=Q(status="active", visibility="public", price_cents__isnull=False),
+                name="listings_listing_active_price",
             ),
             models.Index(F("created_at").desc(), name="listings_listing_created"),
             models.Index(

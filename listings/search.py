@@ -18,7 +18,7 @@ from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.core import signing
 from django.db import connection
 from django.db.models import BooleanField, F, Field, FloatField, Func, Q, QuerySet, Value
-from django.db.models.functions import Cast, Coalesce
+from django.db.models.functions import Cast
 from django.db.models.lookups import LessThanOrEqual
 
 from listings.cities import CITIES, CITIES_BY_SLUG
@@ -28,9 +28,8 @@ from marketplace.money import parse_amount
 
 PAGE_SIZE = 24
 # Counts stop at this many matching rows, so a broad search stays within its budget.
-COUNT_CAP = getattr(settings, "SEARCH_COUNT_CAP", 10_000)
+COUNT_CAP = getattr(settings, "SEARCH_COUNT_CAP", 1_000)
 MAX_RADIUS_KM = 20_000
-BIGINT_MAX = 2**63 - 1
 WORD = re.compile(r"^\w+$")
 CURSOR_SALT = "listings.search.cursor"
 
@@ -41,14 +40,32 @@ SORTS = {
     "price_desc": "Price: high to low",
     "distance": "Distance",
 }
-# Sort key (annotation name) and direction; ties are broken by id ascending.
+# Sort key (column or annotation) and direction; ties are broken by id in the same direction,
+# so one index (key, id) serves both a sort and its reverse.
 SORT_KEYS = {
     "relevance": ("rank", "desc"),
     "newest": ("published_at", "desc"),
-    "price_asc": ("sort_price", "asc"),
-    "price_desc": ("sort_price", "desc"),
-    "distance": ("distance", "asc"),
+    "price_asc": ("price_cents", "asc"),
+    "price_desc": ("price_cents", "desc"),
+    "distance": ("distance_key", "asc"),
 }
+PRICE_SORTS = ("price_asc", "price_desc")
+# What a result card shows; the page query reads nothing else (no description, no vector).
+CARD_FIELDS = (
+    "id",
+    "slug",
+    "title",
+    "price_cents",
+    "currency",
+    "pricing_type",
+    "primary_image_url",
+    "location_city",
+    "status",
+    "published_at",
+    "category__id",
+    "category__name",
+    "category__slug",
+)
 
 
 def attribute_schema_for(node: CategoryNode | None) -> list[dict]:
@@ -253,12 +270,21 @@ class CubeContains(Func):
     output_field = BooleanField()
 
 
-class JsonPathMatches(Func):
-    """``jsonb @? jsonpath``: answered by the GIN (jsonb_path_ops) index where it can."""
+class JsonPathExists(Func):
+    """``jsonb_path_exists(jsonb, jsonpath)``. Not the ``@?`` operator on purpose: that one
+    sends the planner to the GIN index, which cannot answer a range and rechecks every row."""
 
-    arg_joiner = " @? "
-    template = "(%(expressions)s)"
+    function = "jsonb_path_exists"
     output_field = BooleanField()
+
+
+class CubeDistance(Func):
+    """``cube <-> cube``: the GiST index returns the nearest rows first (KNN), in the order of
+    the straight-line distance, which grows with the distance along the Earth."""
+
+    arg_joiner = " <-> "
+    template = "(%(expressions)s)"
+    output_field = FloatField()
 
 
 class AsJsonPath(Func):
@@ -291,6 +317,9 @@ def filtered_listings(data: dict, form: SearchForm, *, with_attributes: bool = T
             qs = qs.filter(price_cents__lte=data["max_price_cents"])
     if data.get("pricing_type"):
         qs = qs.filter(pricing_type=data["pricing_type"])
+    if data.get("sort") in PRICE_SORTS:
+        # Prices compare within one currency; "contact for price" has no place in a price order.
+        qs = qs.filter(currency=data["currency"], price_cents__isnull=False)
     if data.get("point"):
         meters = float(data["radius_km"] * 1000)
         # earth_box is a square that the GiST index answers; earth_distance trims its corners.
@@ -303,7 +332,7 @@ def filtered_listings(data: dict, form: SearchForm, *, with_attributes: bool = T
         for attribute, value in form.attribute_filters():
             key = attribute["key"]
             if attribute["type"] == "number":
-                qs = qs.filter(JsonPathMatches(F("attributes"), AsJsonPath(Value(_number_path(key, *value)))))
+                qs = qs.filter(JsonPathExists(F("attributes"), AsJsonPath(Value(_number_path(key, *value)))))
             elif attribute["type"] == "boolean":
                 qs = qs.filter(attributes__contains={key: True})
             else:
@@ -356,22 +385,23 @@ def _ordered_page(qs: QuerySet[Listing], data: dict) -> QuerySet[Listing]:
     if sort == "relevance":
         query = keyword_query(data["q"])
         qs = qs.annotate(rank=Cast(SearchRank(F("search_vector"), query, cover_density=True), FloatField()))
-    elif sort == "price_asc":
-        qs = qs.annotate(sort_price=Coalesce("price_cents", Value(BIGINT_MAX)))
-    elif sort == "price_desc":
-        qs = qs.annotate(sort_price=Coalesce("price_cents", Value(-1)))
     if data.get("point"):
-        qs = qs.annotate(distance=EarthDistance(earth_point(data["point"]), listing_earth()))
+        point = earth_point(data["point"])
+        qs = qs.annotate(distance=EarthDistance(point, listing_earth()))
+        if sort == "distance":
+            qs = qs.annotate(distance_key=CubeDistance(listing_earth(), point))
     key, direction = SORT_KEYS[sort]
     after = data.get("after")
     if after:
         value = after["value"]
         if key == "published_at":
             value = datetime.fromisoformat(value)
-        beyond = Q(**{f"{key}__lt" if direction == "desc" else f"{key}__gt": value})
-        qs = qs.filter(beyond | Q(**{key: value, "id__gt": after["id"]}))
-    ordering = F(key).desc() if direction == "desc" else F(key).asc()
-    return qs.order_by(ordering, "id")
+        comparison, id_comparison = ("lt", "id__lt") if direction == "desc" else ("gt", "id__gt")
+        beyond = Q(**{f"{key}__{comparison}": value})
+        qs = qs.filter(beyond | Q(**{key: value, id_comparison: after["id"]}))
+    if direction == "desc":
+        return qs.order_by(F(key).desc(), F("id").desc())
+    return qs.order_by(F(key).asc(), F("id").asc())
 
 
 def _cursor_for(listing: Listing, sort: str) -> str:
@@ -471,7 +501,7 @@ def _attribute_facets(form: SearchForm, per_value: dict) -> list[AttributeFacet]
 def run_search(form: SearchForm) -> SearchResult:
     """Run a valid form's search: one page of listings plus counts and facets."""
     data = form.cleaned_data
-    page_qs = _ordered_page(filtered_listings(data, form), data).select_related("seller", "category")
+    page_qs = _ordered_page(filtered_listings(data, form), data).select_related("category").only(*CARD_FIELDS)
     rows = list(page_qs[: PAGE_SIZE + 1])
     has_next = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]

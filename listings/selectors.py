@@ -15,7 +15,7 @@ from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import AccountStatus
+from accounts.models import AccountStatus, User
 from listings.models import Category, Favorite, Listing, ListingStatus, ListingVisibility
 from reviews.models import Review, ReviewerType, ReviewStatus
 
@@ -97,9 +97,15 @@ def bump_category_tree_version() -> None:
 
 
 def public_listings() -> QuerySet[Listing]:
-    """Listings anyone may find: active, public, and not sold by a banned account."""
-    return Listing.objects.filter(status=ListingStatus.ACTIVE, visibility=ListingVisibility.PUBLIC).exclude(
-        seller__account_status=AccountStatus.BANNED
+    """Listings anyone may find: active, public, and not sold by a banned account.
+
+    The banned-seller rule is a NOT EXISTS over the few banned users (partial index
+    accounts_user_not_active), so the planner can still walk a listings index in order and
+    stop at the page's LIMIT instead of joining every listing to its seller.
+    """
+    banned_seller = User.objects.filter(pk=OuterRef("seller_id"), account_status=AccountStatus.BANNED)
+    return Listing.objects.filter(status=ListingStatus.ACTIVE, visibility=ListingVisibility.PUBLIC).filter(
+        ~Exists(banned_seller)
     )
 
 
@@ -109,12 +115,12 @@ def featured_listings(limit: int = 8) -> list[Listing]:
         public_listings()
         .filter(Q(featured=True), Q(featured_until__isnull=True) | Q(featured_until__gt=now))
         .select_related("seller", "category")
-        .order_by("-published_at", "id")[:limit]
+        .order_by("-published_at", "-id")[:limit]
     )
 
 
 def newest_listings(limit: int = 12) -> list[Listing]:
-    newest = public_listings().select_related("seller", "category").order_by("-published_at", "id")
+    newest = public_listings().select_related("seller", "category").order_by("-published_at", "-id")
     return list(newest[:limit])
 
 

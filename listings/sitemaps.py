@@ -14,7 +14,7 @@ class ListingSitemap(Sitemap):
 
     def items(self):
         # Same order as the listings_listing_active_newest partial index.
-        return public_listings().only("slug", "updated_at").order_by("-published_at", "id")
+        return public_listings().only("slug", "updated_at").order_by("-published_at", "-id")
 
     def lastmod(self, listing):
         return listing.updated_at
