@@ -301,8 +301,14 @@ def earth_point(point: tuple[float, float]) -> LLToEarth:
     return LLToEarth(Value(point[0], FloatField()), Value(point[1], FloatField()))
 
 
-def filtered_listings(data: dict, form: SearchForm, *, with_attributes: bool = True) -> QuerySet[Listing]:
-    """Every filter of ``data`` (cleaned form data) applied to the public listings."""
+def filtered_listings(
+    data: dict, form: SearchForm, *, with_attributes: bool = True, radius_box: bool = True
+) -> QuerySet[Listing]:
+    """Every filter of ``data`` (cleaned form data) applied to the public listings.
+
+    ``radius_box=False`` leaves out the earth_box condition (the distance filter alone still
+    applies): then the planner walks the sort's own index instead of the location index.
+    """
     qs = public_listings()
     if form.category_node is not None:
         qs = qs.filter(category_id__in=form.category_node.descendant_ids())
@@ -324,10 +330,15 @@ def filtered_listings(data: dict, form: SearchForm, *, with_attributes: bool = T
         meters = float(data["radius_km"] * 1000)
         # earth_box is a square that the GiST index answers; earth_distance trims its corners.
         qs = qs.filter(
-            CubeContains(EarthBox(earth_point(data["point"]), Value(meters, FloatField())), listing_earth()),
             LessThanOrEqual(EarthDistance(earth_point(data["point"]), listing_earth()), meters),
             location_lat__isnull=False,
         )
+        if radius_box:
+            qs = qs.filter(
+                CubeContains(
+                    EarthBox(earth_point(data["point"]), Value(meters, FloatField())), listing_earth()
+                )
+            )
     if with_attributes:
         for attribute, value in form.attribute_filters():
             key = attribute["key"]
@@ -501,11 +512,16 @@ def _attribute_facets(form: SearchForm, per_value: dict) -> list[AttributeFacet]
 def run_search(form: SearchForm) -> SearchResult:
     """Run a valid form's search: one page of listings plus counts and facets."""
     data = form.cleaned_data
-    page_qs = _ordered_page(filtered_listings(data, form), data).select_related("category").only(*CARD_FIELDS)
+    total, capped, per_category, per_value = _count_and_facets(data, form)
+    # The planner cannot estimate how many rows a radius holds. Few (the count stopped short
+    # of its cap): fetch them through the location index and sort. Many: walk the sort's own
+    # index and check the distance on the way, which finds a page long before the end.
+    radius_box = data["sort"] == "distance" or not capped
+    matching = filtered_listings(data, form, radius_box=radius_box)
+    page_qs = _ordered_page(matching, data).select_related("category").only(*CARD_FIELDS)
     rows = list(page_qs[: PAGE_SIZE + 1])
     has_next = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
-    total, capped, per_category, per_value = _count_and_facets(data, form)
     return SearchResult(
         listings=rows,
         next_cursor=_cursor_for(rows[-1], data["sort"]) if has_next else None,
