@@ -251,3 +251,26 @@ elif MEDIA_STORAGE != "filesystem":
 # --- Listing editor -------------------------------------------------------------------------
 # New listings (drafts) a seller may create per hour, counted in Redis; the next gets a 429.
 LISTINGS_CREATED_PER_HOUR = env.int("LISTINGS_CREATED_PER_HOUR", default=20)
+
+# --- Payments: fees, escrow, checkout expiry, reconciliation -------------------------------
+# Platform fee in basis points of the subtotal (1000 = 10%), rounded down to the minor unit.
+PLATFORM_FEE_BPS = env.int("PLATFORM_FEE_BPS", default=1000)
+# Days a paid transaction's money is held before release_escrow pays the seller.
+ESCROW_RELEASE_DAYS = env.int("ESCROW_RELEASE_DAYS", default=7)
+# Minutes an unpaid checkout holds its listing before expire_checkouts cancels it.
+CHECKOUT_EXPIRY_MINUTES = env.int("CHECKOUT_EXPIRY_MINUTES", default=30)
+# reconcile lists transactions left pending, overdue for release, or disputed this long.
+TRANSACTION_STUCK_HOURS = env.int("TRANSACTION_STUCK_HOURS", default=48)
+
+# --- Stripe: real Stripe when STRIPE_SECRET_KEY is set, otherwise the embedded localstripe ---
+# `python -m marketplace.embedded start` writes the localstripe values (STRIPE_MODE=local) to
+# .data/services.env. localstripe has no Connect: in local mode Connect calls are simulated
+# (payments.stripe_client.SimulatedConnectGateway) and pages say "test mode: payouts simulated".
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
+STRIPE_JS_URL = env.str("STRIPE_JS_URL", default="https://js.stripe.com/v3/")
+STRIPE_MODE = env.str("STRIPE_MODE", default="live" if STRIPE_SECRET_KEY else "local")
+if STRIPE_MODE not in ("live", "local"):
+    raise ImproperlyConfigured(f"STRIPE_MODE must be 'live' or 'local', not {STRIPE_MODE!r}.")
+STRIPE_CONNECT_SIMULATED = STRIPE_MODE == "local"
+STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=20.0)
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)

@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from listings.admin import CurrencyListFilter
 from marketplace.money import format_amount
-from payments.models import Transaction
+from payments.models import LedgerEntry, Transaction
 
 
 @admin.register(Transaction)
@@ -105,6 +105,41 @@ class TransactionAdmin(admin.ModelAdmin):
         return format_amount(obj.platform_fee_cents, obj.currency)
 
     def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(admin.ModelAdmin):
+    """The money ledger, read-only: the database refuses UPDATE and DELETE of its rows, and
+    only the payments services append them."""
+
+    list_display = ("id", "transaction_reference", "kind", "amount", "external_id", "created_at")
+    list_select_related = ("transaction",)
+    list_filter = ("kind", CurrencyListFilter)
+    search_fields = ("=external_id", "=transaction__id", "=transaction__payment_intent_id")
+    search_help_text = "An exact Stripe id, transaction id or payment intent id."
+    date_hierarchy = "created_at"
+    ordering = ("-id",)
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    fields = ("transaction", "kind", "amount_cents", "currency", "external_id", "created_at")
+    readonly_fields = fields
+
+    @admin.display(description="Transaction", ordering="transaction_id")
+    def transaction_reference(self, obj: LedgerEntry) -> str:
+        return str(obj.transaction_id)[:8]
+
+    @admin.display(description="Amount", ordering="amount_cents")
+    def amount(self, obj: LedgerEntry) -> str:
+        return format_amount(obj.amount_cents, obj.currency)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
 
     def has_delete_permission(self, request, obj=None):

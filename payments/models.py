@@ -67,6 +67,8 @@ class Transaction(models.Model):
     buyer_note = models.TextField(blank=True)
     seller_note = models.TextField(blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    # The buyer's checkout request id: a retried "Buy" with the same key returns this row.
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
 
     created_at = CreatedAtField()
     updated_at = UpdatedAtField()
@@ -104,6 +106,11 @@ class Transaction(models.Model):
                 condition=Q(payment_intent_id__isnull=False),
                 name="payments_transaction_payment_intent_unique",
             ),
+            models.UniqueConstraint(
+                fields=["buyer", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="payments_transaction_buyer_idempotency_key_unique",
+            ),
             # Nothing may sell a one-off listing twice: one live transaction per listing.
             models.UniqueConstraint(
                 fields=["listing"],
@@ -125,3 +132,59 @@ class Transaction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.id} ({self.status})"
+
+
+class LedgerKind(models.TextChoices):
+    """One money movement of a transaction. Amounts are positive; the kind gives the direction.
+
+    Money in to the platform: charge (buyer paid), dispute_won (disputed funds returned),
+    transfer_reversal (seller's transfer pulled back). Money out: transfer (to the seller),
+    refund (to the buyer), dispute (funds withdrawn by the card network). platform_fee and
+    platform_fee_reversal move no money: they earmark (and give back) the platform's share of
+    what it holds.
+    """
+
+    CHARGE = "charge", "Charge"
+    PLATFORM_FEE = "platform_fee", "Platform fee"
+    PLATFORM_FEE_REVERSAL = "platform_fee_reversal", "Platform fee reversal"
+    TRANSFER = "transfer", "Transfer to seller"
+    TRANSFER_REVERSAL = "transfer_reversal", "Transfer reversal"
+    REFUND = "refund", "Refund"
+    DISPUTE = "dispute", "Dispute"
+    DISPUTE_WON = "dispute_won", "Dispute won"
+
+
+class LedgerEntry(models.Model):
+    """Append-only: the database refuses UPDATE, DELETE and TRUNCATE of a non-empty table
+    (``0004_ledger_append_only``). Rows are written by ``payments.services`` in the same
+    database transaction as the status change they belong to; ``reconcile`` reads them."""
+
+    Kind = LedgerKind
+
+    id = models.BigAutoField(primary_key=True)
+    transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, related_name="ledger_entries")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    amount_cents = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    # The Stripe object (charge, transfer, refund, reversal, dispute) behind the movement.
+    external_id = models.CharField(max_length=255, blank=True)
+    created_at = CreatedAtField()
+
+    class Meta:
+        verbose_name_plural = "ledger entries"
+        constraints = [
+            choices_check("kind", LedgerKind, "payments_ledgerentry_kind_valid"),
+            currency_check("currency", "payments_ledgerentry_currency_iso4217"),
+            models.CheckConstraint(
+                condition=Q(amount_cents__gt=0), name="payments_ledgerentry_amount_positive"
+            ),
+            # A Stripe object is booked once (webhook replays, retried calls).
+            models.UniqueConstraint(
+                fields=["kind", "external_id"],
+                condition=~Q(external_id=""),
+                name="payments_ledgerentry_external_id_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount_cents} {self.currency}"

@@ -10,7 +10,7 @@ from analytics.models import Event
 from listings.models import Category, Favorite, Listing
 from messaging.models import Conversation, Message
 from notifications.models import Notification
-from payments.models import Transaction
+from payments.models import LedgerEntry, Transaction
 from reviews.models import Review
 
 
@@ -133,3 +133,17 @@ class EventFactory(factory.django.DjangoModelFactory):
     event_name = "listing_viewed"
     event_category = "listings"
     created_at = factory.LazyFunction(lambda: timezone.now() - timedelta(seconds=1))
+
+
+class LedgerEntryFactory(factory.django.DjangoModelFactory):
+    """A charge booked for a paid transaction (services write real ledger rows)."""
+
+    class Meta:
+        model = LedgerEntry
+
+    transaction = factory.SubFactory(
+        TransactionFactory, status=Transaction.Status.PROCESSING, completed_at=None
+    )
+    kind = LedgerEntry.Kind.CHARGE
+    amount_cents = factory.LazyAttribute(lambda o: o.transaction.total_cents)
+    currency = factory.LazyAttribute(lambda o: o.transaction.currency)

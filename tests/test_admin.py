@@ -19,13 +19,14 @@ from listings.models import Category, Favorite, Listing
 from messaging.admin import INLINE_MESSAGES
 from messaging.models import Conversation, Message
 from notifications.models import Notification
-from payments.models import Transaction
+from payments.models import LedgerEntry, Transaction
 from reviews.models import Review
 from tests.factories import (
     CategoryFactory,
     ConversationFactory,
     EventFactory,
     FavoriteFactory,
+    LedgerEntryFactory,
     ListingFactory,
     MessageFactory,
     NotificationFactory,
@@ -103,6 +104,14 @@ CASES = [
         make=lambda: TransactionFactory(),
         needle=lambda: TransactionFactory(payment_intent_id="pi_needle"),
         query="pi_needle",
+        changelist_queries=5,  # session user, count, page, date hierarchy min/max and its dates
+        addable=False,
+    ),
+    Case(
+        LedgerEntry,
+        make=lambda: LedgerEntryFactory(),
+        needle=lambda: LedgerEntryFactory(external_id="ch_needle"),
+        query="ch_needle",
         changelist_queries=5,  # session user, count, page, date hierarchy min/max and its dates
         addable=False,
     ),
