@@ -6,6 +6,7 @@ becomes a form error, never a 500. ``run_search`` issues a fixed number of queri
 the page size: the page, the capped total, the category facet and the attribute facet.
 """
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.core import signing
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import BooleanField, F, Field, FloatField, Func, Q, QuerySet, Value
 from django.db.models.functions import Cast
@@ -23,12 +25,13 @@ from django.db.models.lookups import LessThanOrEqual
 
 from listings.cities import CITIES, CITIES_BY_SLUG
 from listings.models import Listing, PricingType
-from listings.selectors import CategoryNode, category_tree, public_listings
+from listings.selectors import CATEGORY_TREE_VERSION_KEY, CategoryNode, category_tree, public_listings
 from marketplace.money import parse_amount
 
 PAGE_SIZE = 24
 # Counts stop at this many matching rows, so a broad search stays within its budget.
 COUNT_CAP = getattr(settings, "SEARCH_COUNT_CAP", 1_000)
+FACETS_TTL = getattr(settings, "SEARCH_FACETS_TTL", 60)
 MAX_RADIUS_KM = 20_000
 WORD = re.compile(r"^\w+$")
 CURSOR_SALT = "listings.search.cursor"
@@ -425,21 +428,34 @@ def _cursor_for(listing: Listing, sort: str) -> str:
 
 def _count_and_facets(data: dict, form: SearchForm) -> tuple[int, bool, dict, dict]:
     """Total (capped), matches per category (without the category filter) and per
-    enum/boolean attribute value (without attribute filters): three aggregate queries over
-    at most COUNT_CAP rows each."""
-    matching = filtered_listings(data, form)
-    sql, params = matching.order_by().values("id").query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT count(*) FROM ({sql} LIMIT %s) AS matches", [*params, COUNT_CAP + 1])  # noqa: S608
-        total = cursor.fetchone()[0]
+    enum/boolean attribute value (without attribute filters), each over at most COUNT_CAP
+    rows. Without a category filter the total and the category facet come from one query.
 
-        broad = filtered_listings({**data}, _WithoutCategory(form))
+    Popular searches repeat: the result is cached for SEARCH_FACETS_TTL seconds (counts that
+    lag a minute behind are fine; the listings themselves are always read fresh).
+    """
+    cache_key = _facets_cache_key(data)
+    cached = cache.get(cache_key)
+    if cached is not None:
+        return cached
+    with connection.cursor() as cursor:
+        broad = filtered_listings(data, _WithoutCategory(form))
         sql, params = broad.order_by().values("category_id").query.sql_with_params()
         cursor.execute(
             f"SELECT category_id, count(*) FROM ({sql} LIMIT %s) AS matches GROUP BY 1",  # noqa: S608
-            [*params, COUNT_CAP],
+            [*params, COUNT_CAP + 1],
         )
         per_category = {str(category_id): count for category_id, count in cursor.fetchall()}
+        if form.category_node is None:
+            total = sum(per_category.values())
+        else:
+            matching = filtered_listings(data, form)
+            sql, params = matching.order_by().values("id").query.sql_with_params()
+            cursor.execute(
+                f"SELECT count(*) FROM ({sql} LIMIT %s) AS matches",  # noqa: S608
+                [*params, COUNT_CAP + 1],
+            )
+            total = cursor.fetchone()[0]
 
         per_value: dict = {}
         keys = [a["key"] for a in form.attribute_schema if a["type"] in ("enum", "boolean")]
@@ -455,7 +471,18 @@ def _count_and_facets(data: dict, form: SearchForm) -> tuple[int, bool, dict, di
             for key, value, count in cursor.fetchall():
                 # Django's psycopg setup hands jsonb back as text.
                 per_value[(key, json.loads(value) if isinstance(value, str) else value)] = count
-    return min(total, COUNT_CAP), total > COUNT_CAP, per_category, per_value
+    result = (min(total, COUNT_CAP), total > COUNT_CAP, per_category, per_value)
+    cache.set(cache_key, result, FACETS_TTL)
+    return result
+
+
+def _facets_cache_key(data: dict) -> str:
+    """The filters that decide the counts (not the page cursor), plus the category tree's
+    version, hashed."""
+    relevant = {key: value for key, value in data.items() if key not in ("cursor", "after")}
+    digest = hashlib.sha256(repr(sorted((key, repr(value)) for key, value in relevant.items())).encode())
+    version = cache.get(CATEGORY_TREE_VERSION_KEY)
+    return f"search-facets:{version}:{digest.hexdigest()}"
 
 
 class _WithoutCategory:
@@ -522,6 +549,9 @@ def run_search(form: SearchForm) -> SearchResult:
     rows = list(page_qs[: PAGE_SIZE + 1])
     has_next = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
+    if not data.get("after") and not has_next:
+        # The whole result is on this page: its length is the exact total, whatever the cache says.
+        total, capped = len(rows), False
     return SearchResult(
         listings=rows,
         next_cursor=_cursor_for(rows[-1], data["sort"]) if has_next else None,

@@ -286,10 +286,12 @@ def test_facets_count_categories_and_attribute_values_for_the_current_query(furn
 def test_counts_are_capped(furniture, monkeypatch):
     root, _, _ = furniture
     monkeypatch.setattr("listings.search.COUNT_CAP", 3)
-    for _ in range(5):
+    for _ in range(PAGE_SIZE + 1):
         ListingFactory(category=root)
     result = run()
     assert result.total_capped and result.total_display == "3+"
+    # When everything fits on the page, its length is the exact count.
+    assert run(pricing_type="hourly").total_display == "0"
 
 
 @pytest.mark.parametrize(
@@ -331,3 +333,18 @@ def test_cursor_of_another_sort_is_refused(furniture):
     form = make_form(sort="price_asc", cursor=cursor)
     assert not form.is_valid()
     assert "another sort order" in str(form.errors)
+
+
+def test_counts_and_facets_are_cached_briefly_but_a_complete_page_counts_exactly(
+    furniture, django_assert_num_queries
+):
+    root, _, _ = furniture
+    ListingFactory(category=root, title="First")
+    run()  # tree, counts and facets cached
+    with django_assert_num_queries(1):  # the page itself is always read fresh
+        result = run()
+    assert result.total == 1
+    ListingFactory(category=root, title="Second")
+    result = run()
+    assert {listing.title for listing in result.listings} == {"First", "Second"}
+    assert result.total == 2 and result.total_display == "2"
