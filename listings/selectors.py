@@ -2,12 +2,9 @@
 
 import secrets
 import time
-import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
 
-from django.core import signing
 from django.core.cache import cache
 from django.core.files.storage import default_storage
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
@@ -17,6 +14,7 @@ from django.utils import timezone
 
 from accounts.models import AccountStatus, User
 from listings.models import Category, Favorite, Listing, ListingStatus, ListingVisibility
+from marketplace.pagination import newest_first_page
 from reviews.models import Review, ReviewerType, ReviewStatus
 
 CATEGORY_TREE_VERSION_KEY = "category-tree-version"
@@ -367,28 +365,13 @@ def favorites_page(*, user, cursor: str | None = None, limit: int = FAVORITES_PA
         )
         .exclude(listing__seller__account_status=AccountStatus.BANNED)
         .select_related("listing", "listing__category")
-        .order_by("-created_at", "-id")
     )
-    cursor_invalid = False
-    if cursor:
-        try:
-            after = signing.loads(cursor, salt=FAVORITES_CURSOR_SALT)
-            after_created, after_id = datetime.fromisoformat(after["t"]), uuid.UUID(after["id"])
-        except (signing.BadSignature, KeyError, TypeError, ValueError):
-            cursor_invalid = True
-        else:
-            favorites = favorites.filter(
-                Q(created_at__lt=after_created) | Q(created_at=after_created, id__lt=after_id)
-            )
-    rows = list(favorites[: limit + 1])
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        next_cursor = signing.dumps(
-            {"t": last.created_at.isoformat(), "id": str(last.id)}, salt=FAVORITES_CURSOR_SALT
-        )
-    return FavoritesPage(favorites=rows, next_cursor=next_cursor, cursor_invalid=cursor_invalid)
+    page = newest_first_page(
+        favorites, field="created_at", cursor=cursor, salt=FAVORITES_CURSOR_SALT, limit=limit
+    )
+    return FavoritesPage(
+        favorites=page.rows, next_cursor=page.next_cursor, cursor_invalid=page.cursor_invalid
+    )
 
 
 def listing_favorite_count(listing_id) -> int:
@@ -471,30 +454,16 @@ def seller_dashboard(
             "meta_description",
             "category__attribute_schema",
         )
-        .order_by("-updated_at", "-id")
     )
-    cursor_invalid = False
-    if cursor:
-        try:
-            after = signing.loads(cursor, salt=SELLER_DASHBOARD_CURSOR_SALT)
-            if after["s"] != status.value:
-                raise ValueError("cursor of another status")
-            after_updated, after_id = datetime.fromisoformat(after["t"]), uuid.UUID(after["id"])
-        except (signing.BadSignature, KeyError, TypeError, ValueError):
-            cursor_invalid = True
-        else:
-            listings = listings.filter(
-                Q(updated_at__lt=after_updated) | Q(updated_at=after_updated, id__lt=after_id)
-            )
-    rows = list(listings[: limit + 1])
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        next_cursor = signing.dumps(
-            {"s": status.value, "t": last.updated_at.isoformat(), "id": str(last.id)},
-            salt=SELLER_DASHBOARD_CURSOR_SALT,
-        )
+    page = newest_first_page(
+        listings,
+        field="updated_at",
+        cursor=cursor,
+        salt=SELLER_DASHBOARD_CURSOR_SALT,
+        limit=limit,
+        scope=status.value,
+    )
+    rows, next_cursor, cursor_invalid = page.rows, page.next_cursor, page.cursor_invalid
     for listing in rows:
         listing.actions = seller_listing_actions(listing)
     tabs = [
