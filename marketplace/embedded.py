@@ -1,20 +1,26 @@
-"""Embedded PostgreSQL and Redis for zero-config development and tests.
+"""Embedded PostgreSQL, Redis and localstripe for zero-config development and tests.
 
 Run as ``python -m marketplace.embedded start|stop|status``. Starting writes
-``.data/services.env`` with the ``DATABASE_URL`` and ``REDIS_URL`` of the running servers;
-settings read that file, so no Django process ever starts a server as a side effect.
-A service whose variable is already set in the environment is left alone: the real server
-is used and nothing embedded starts.
+``.data/services.env`` with the ``DATABASE_URL``, ``REDIS_URL`` and Stripe settings of the
+running servers; settings read that file, so no Django process ever starts a server as a side
+effect. A service whose variable is already set in the environment is left alone: the real
+server is used and nothing embedded starts (``STRIPE_SECRET_KEY`` set means real Stripe).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import secrets
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 import warnings
 from pathlib import Path
 from urllib.parse import quote
@@ -24,6 +30,7 @@ DATA_DIR = Path(os.environ.get("MARKETPLACE_DATA_DIR", BASE_DIR / ".data"))
 ENV_FILE = DATA_DIR / "services.env"
 PG_DATA = DATA_DIR / "postgres"
 REDIS_DIR = DATA_DIR / "redis"
+LOCALSTRIPE_DIR = DATA_DIR / "localstripe"
 DATABASE_NAME = "marketplace"
 
 # platformdirs warns when XDG_RUNTIME_DIR is unset (as root, in CI); its /tmp fallback is fine.
@@ -118,12 +125,218 @@ def start_redis() -> str:
     return f"unix://{_redis_socket()}"
 
 
+# --- localstripe: a local Stripe API (PaymentIntents, refunds, webhooks) ------------------
+# Any sk_test_/pk_test_ value is accepted by localstripe; these only need to look like keys.
+LOCALSTRIPE_SECRET_KEY = "sk_test_localstripe"  # noqa: S105
+LOCALSTRIPE_PUBLISHABLE_KEY = "pk_test_localstripe"
+LOCALSTRIPE_WEBHOOK_NAME = "marketplace"
+LOCALSTRIPE_WEBHOOK_URL = os.environ.get(
+    "LOCALSTRIPE_WEBHOOK_URL", "http://127.0.0.1:8000/payments/webhooks/stripe/"
+)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As localstripe binds: connections of a stopped server in TIME_WAIT do not count.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def localstripe_ping(port: int) -> bool:
+    """True when a localstripe answers on the port (its Stripe.js shim needs no key)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/js.stripe.com/v3/", timeout=1) as response:  # noqa: S310
+            return response.status == 200 and b"Stripe" in response.read(4096)
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (exited, not yet reaped by its parent) is not running.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def spawn_localstripe(port: int, store: Path, log: Path) -> subprocess.Popen:
+    """Start localstripe detached from this process, its state pickled to ``store``.
+
+    localstripe itself pickles its state to the fixed ``/tmp/localstripe.pickle``, which every
+    instance on the machine would share (a test run's objects loaded by the development server,
+    half-written files); ``serve-localstripe`` runs the same console entry point with the file
+    moved under our own directory.
+    """
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as log_file:
+        return subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "marketplace.embedded", "serve-localstripe", str(port), str(store)],
+            cwd=BASE_DIR,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # a Ctrl-C in the starting shell does not reach it
+        )
+
+
+def wait_for_localstripe(port: int, process: subprocess.Popen | None = None, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if localstripe_ping(port):
+            return
+        if process is not None and process.poll() is not None:
+            break
+        time.sleep(0.05)
+    raise RuntimeError(f"localstripe did not start on port {port}")
+
+
+def serve_localstripe(port: int, store: Path) -> None:
+    from localstripe import resources, server
+
+    def load(self):
+        try:
+            with open(store, "rb") as f:
+                old = resources.pickle.load(f)
+        except FileNotFoundError:
+            return
+        except Exception as error:  # noqa: BLE001 - a corrupt or incompatible file: start empty
+            print(f"localstripe: ignoring unreadable {store}: {error!r}", flush=True)
+            return
+        self.clear()
+        self.update(old)
+
+    def dump(self):
+        partial = store.with_suffix(".tmp")
+        with open(partial, "wb") as f:
+            resources.pickle.dump(self, f, protocol=resources.pickle.HIGHEST_PROTOCOL)
+        os.replace(partial, store)
+
+    resources.Store.try_load_from_disk = load
+    resources.Store.dump_to_disk = dump
+    sys.argv = ["localstripe", "--port", str(port)]
+    server.start()
+
+
+def register_localstripe_webhook(port: int, url: str, secret: str) -> bool:
+    """Point localstripe's webhooks at the site. localstripe forgets them on restart."""
+    data = urllib.parse.urlencode({"url": url, "secret": secret}).encode()
+    request = urllib.request.Request(  # noqa: S310 - a local http:// address we built
+        f"http://127.0.0.1:{port}/_config/webhooks/{LOCALSTRIPE_WEBHOOK_NAME}", data=data, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+            return response.status == 200
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def _localstripe_pid() -> int | None:
+    try:
+        return int((LOCALSTRIPE_DIR / "localstripe.pid").read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _localstripe_port() -> int | None:
+    try:
+        return int((LOCALSTRIPE_DIR / "port").read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def localstripe_running() -> int | None:
+    """The port of this data directory's running localstripe, or None."""
+    pid, port = _localstripe_pid(), _localstripe_port()
+    if pid and port and _pid_alive(pid) and localstripe_ping(port):
+        return port
+    return None
+
+
+def _webhook_secret() -> str:
+    """Generated once per data directory, so a restart keeps signatures valid."""
+    path = LOCALSTRIPE_DIR / "webhook_secret"
+    if not path.exists():
+        LOCALSTRIPE_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text("whsec_" + secrets.token_hex(24) + "\n")
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def start_localstripe() -> dict[str, str]:
+    LOCALSTRIPE_DIR.mkdir(parents=True, exist_ok=True)
+    port = localstripe_running()
+    if port is None:
+        # Keep the previous port when it is free, so STRIPE_API_BASE stays the same.
+        previous = _localstripe_port()
+        port = previous if previous and _port_is_free(previous) else free_port()
+        log = LOCALSTRIPE_DIR / "localstripe.log"
+        process = spawn_localstripe(port, LOCALSTRIPE_DIR / "store.pickle", log)
+        try:
+            wait_for_localstripe(port, process)
+        except RuntimeError:
+            raise RuntimeError(f"localstripe did not start; see {log}") from None
+        (LOCALSTRIPE_DIR / "localstripe.pid").write_text(f"{process.pid}\n")
+        (LOCALSTRIPE_DIR / "port").write_text(f"{port}\n")
+    secret = _webhook_secret()
+    if not register_localstripe_webhook(port, LOCALSTRIPE_WEBHOOK_URL, secret):
+        print(f"warning: localstripe webhook not registered at {LOCALSTRIPE_WEBHOOK_URL}", file=sys.stderr)
+    base = f"http://127.0.0.1:{port}"
+    return {
+        "STRIPE_SECRET_KEY": LOCALSTRIPE_SECRET_KEY,
+        "STRIPE_PUBLISHABLE_KEY": LOCALSTRIPE_PUBLISHABLE_KEY,
+        "STRIPE_API_BASE": base,
+        "STRIPE_JS_URL": f"{base}/js.stripe.com/v3/",
+        "STRIPE_WEBHOOK_SECRET": secret,
+        "STRIPE_MODE": "local",
+    }
+
+
+def stop_localstripe() -> bool:
+    pid = _localstripe_pid()
+    stopped = False
+    if pid and _pid_alive(pid):
+        # Only signal our own server: a stale pid file may name an unrelated process by now.
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            cmdline = b""
+        if b"serve-localstripe" in cmdline:
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(100):
+                if not _pid_alive(pid):
+                    break
+                time.sleep(0.05)
+            else:
+                os.kill(pid, signal.SIGKILL)
+            stopped = True
+    (LOCALSTRIPE_DIR / "localstripe.pid").unlink(missing_ok=True)
+    return stopped
+
+
 def start() -> None:
     lines = []
     if not os.environ.get("DATABASE_URL"):
         lines.append(f"DATABASE_URL={start_postgres()}")
     if not os.environ.get("REDIS_URL"):
         lines.append(f"REDIS_URL={start_redis()}")
+    if not os.environ.get("STRIPE_SECRET_KEY"):
+        lines.extend(f"{name}={value}" for name, value in start_localstripe().items())
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     ENV_FILE.write_text("".join(line + "\n" for line in lines))
     for line in lines:
@@ -141,6 +354,8 @@ def stop() -> None:
         _, cli = _redis_binaries()
         subprocess.run([str(cli), "-s", str(_redis_socket()), "shutdown", "nosave"], capture_output=True)
         print("embedded Redis stopped")
+    if stop_localstripe():
+        print("embedded localstripe stopped")
     ENV_FILE.unlink(missing_ok=True)
 
 
@@ -149,10 +364,16 @@ def status() -> int:
     redis_running = _redis_ping()
     print(f"postgres: {'running' if pg_running else 'stopped'}")
     print(f"redis: {'running' if redis_running else 'stopped'}")
+    if not os.environ.get("STRIPE_SECRET_KEY"):
+        port = localstripe_running()
+        print(f"localstripe: {f'running on port {port}' if port else 'stopped'}")
     return 0 if pg_running and redis_running else 1
 
 
 def main(argv: list[str]) -> int:
+    if len(argv) == 3 and argv[0] == "serve-localstripe":  # the detached child of start_localstripe
+        serve_localstripe(int(argv[1]), Path(argv[2]))
+        return 0
     commands = {"start": start, "stop": stop, "status": status}
     if len(argv) != 1 or argv[0] not in commands:
         print("usage: python -m marketplace.embedded start|stop|status", file=sys.stderr)
