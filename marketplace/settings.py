@@ -274,16 +274,3 @@ if STRIPE_MODE not in ("live", "local"):
 STRIPE_CONNECT_SIMULATED = STRIPE_MODE == "local"
 STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=20.0)
 STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
-
-# --- Stripe: real Stripe when STRIPE_SECRET_KEY is set, otherwise the embedded localstripe ---
-# `python -m marketplace.embedded start` writes the localstripe values (STRIPE_MODE=local) to
-# .data/services.env. localstripe has no Connect: in local mode Connect calls are simulated
-# (payments.stripe_client.SimulatedConnectGateway) and pages say "test mode: payouts simulated".
-STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
-STRIPE_JS_URL = env.str("STRIPE_JS_URL", default="https://js.stripe.com/v3/")
-STRIPE_MODE = env.str("STRIPE_MODE", default="live" if STRIPE_SECRET_KEY else "local")
-if STRIPE_MODE not in ("live", "local"):
-    raise ImproperlyConfigured(f"STRIPE_MODE must be 'live' or 'local', not {STRIPE_MODE!r}.")
-STRIPE_CONNECT_SIMULATED = STRIPE_MODE == "local"
-STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=20.0)
-STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
