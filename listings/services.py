@@ -756,3 +756,22 @@ def listing_delete(*, listing: Listing, actor) -> str:
         locked.save(update_fields=["status"])
         listing_changed(locked.pk)
     return "archived"
+
+
+def listing_purchase_move(*, listing: Listing, action: str, **changes) -> Listing:
+    """Apply a purchase-flow move (``reserve``, ``release``, ``complete_sale``) to ``listing``.
+
+    For ``payments.services`` only: the caller holds the listing's row lock
+    (``select_for_update``) inside its own atomic block, so the listing moves in the same
+    database transaction as the payments row. Raises ``ServiceError`` for a move the
+    listing's status does not allow.
+    """
+    if LISTING_TRANSITIONS[action].owner:
+        raise ValueError(f"{action!r} is an owner's move, not a purchase move.")
+    transition = listing_transition_check(listing, action)
+    listing.status = transition.target
+    for field, value in changes.items():
+        setattr(listing, field, value)
+    listing.save(update_fields=["status", *changes])
+    listing_changed(listing.pk)
+    return listing

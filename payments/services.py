@@ -1,0 +1,548 @@
+"""Writes for payments: the purchase, the transaction state machine and the money ledger.
+
+Lock order, everywhere: the listing row first, then the transaction row (``_lock``). The
+purchase locks the listing before inserting its transaction, so a cancellation (which
+locks the same two rows) can never deadlock with a second buyer waiting on the listing.
+
+Money rules (every ledger row is written in the same database transaction as the change
+it belongs to; amounts are positive, the kind gives the direction; see ``LedgerKind``):
+
+- Paid: ``charge`` = total and ``platform_fee`` = fee. The money is held in escrow.
+- Released: ``transfer`` = seller payout less any partial refunds made before release.
+- Partial refunds come out of the seller's share: the platform keeps its fee, and all
+  partial refunds together may not exceed the seller payout (refund in full instead).
+  After release a partial refund also pulls the same amount back from the seller
+  (``transfer_reversal``), so the platform is never out of pocket.
+- A full refund (what remains of the charge) returns the platform fee too
+  (``platform_fee_reversal``) and, after release, reverses what was transferred.
+- A lost dispute is settled like a full refund (the card network took the money back);
+  a won dispute books the returned funds (``dispute_won``).
+
+So for every settled transaction: charge = transfers + platform fees + refunds + disputes,
+each net of its reversals; ``manage.py reconcile`` checks it from the ledger.
+"""
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError
+from django.db import transaction as db_transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from accounts.services import ensure_can_transact
+from listings.models import Listing, ListingStatus, ListingVisibility, PricingType
+from listings.services import listing_purchase_move
+from marketplace.errors import ServiceError
+from payments import payouts
+from payments.fees import platform_fee_cents
+from payments.models import LedgerEntry, LedgerKind, Transaction, TransactionStatus
+
+logger = logging.getLogger(__name__)
+
+Status = TransactionStatus
+Kind = LedgerKind
+
+# Every legal status change. cancelled and refunded are final.
+# disputed -> processing: dispute won before escrow release; disputed -> completed: won after
+# release (the dispute was opened on a completed transaction); disputed -> refunded: lost.
+TRANSACTION_TRANSITIONS: dict[str, frozenset[str]] = {
+    Status.PENDING: frozenset({Status.PROCESSING, Status.CANCELLED}),
+    Status.PROCESSING: frozenset({Status.COMPLETED, Status.REFUNDED, Status.DISPUTED}),
+    Status.COMPLETED: frozenset({Status.REFUNDED, Status.DISPUTED}),
+    Status.DISPUTED: frozenset({Status.PROCESSING, Status.COMPLETED, Status.REFUNDED}),
+    Status.CANCELLED: frozenset(),
+    Status.REFUNDED: frozenset(),
+}
+
+RESERVED_MESSAGE = "This item has just been reserved by another buyer."
+SOLD_MESSAGE = "This item has already been sold."
+UNAVAILABLE_MESSAGE = "This listing is not available."
+NOT_FOUND_MESSAGE = "No such purchase."
+
+LedgerLine = tuple[str, int, str]  # (kind, amount_cents, external_id)
+
+
+# --- Locking and the state machine -------------------------------------------------------
+def _lock(transaction: Transaction, *, skip_locked: bool = False) -> Transaction | None:
+    """Lock the transaction's listing, then the transaction; return the re-read row.
+
+    Must run inside an atomic block. With ``skip_locked``, returns None when another
+    session holds either row (a worker that finds a row busy moves on).
+    """
+    listing = None
+    if transaction.listing_id is not None:
+        listing = (
+            Listing.objects.select_for_update(skip_locked=skip_locked)
+            .defer("search_vector")
+            .filter(pk=transaction.listing_id)
+            .first()
+        )
+        if listing is None and skip_locked:
+            return None
+    locked = Transaction.objects.select_for_update(skip_locked=skip_locked).filter(pk=transaction.pk).first()
+    if locked is None:
+        if skip_locked:
+            return None
+        raise ServiceError(NOT_FOUND_MESSAGE, code="not_found")
+    if listing is not None:
+        locked.listing = listing
+    return locked
+
+
+def _write_ledger(transaction: Transaction, lines: Iterable[LedgerLine]) -> None:
+    entries = [
+        LedgerEntry(
+            transaction=transaction,
+            kind=kind,
+            amount_cents=amount,
+            currency=transaction.currency,
+            external_id=external_id or "",
+        )
+        for kind, amount, external_id in lines
+        if amount  # nothing moved (a zero fee): no row
+    ]
+    if any(entry.amount_cents < 0 for entry in entries):
+        raise ValueError("Ledger amounts are positive; the kind gives the direction.")
+    LedgerEntry.objects.bulk_create(entries)
+
+
+def ledger_totals(transaction: Transaction) -> dict[str, int]:
+    """Sum of ledger amounts per kind for the transaction (every kind present, 0 if none)."""
+    totals = dict.fromkeys(Kind.values, 0)
+    rows = (
+        LedgerEntry.objects.filter(transaction_id=transaction.pk)
+        .values_list("kind")
+        .annotate(total=Sum("amount_cents"))
+        .order_by()
+    )
+    totals.update(dict(rows))
+    return totals
+
+
+def transaction_transition(
+    *,
+    transaction: Transaction,
+    to_status: str,
+    at: datetime | None = None,
+    ledger: Iterable[LedgerLine] = (),
+    **changes,
+) -> Transaction:
+    """Move ``transaction`` to ``to_status``: the one place a transaction's status changes.
+
+    Takes the row locks itself (listing, then transaction; re-entrant inside a caller's
+    atomic block that already holds them), re-reads the row, rejects a move the transition
+    table does not allow with ``ServiceError``, sets ``changes`` and the time of the move
+    (``completed_at``, ``cancelled_at``, ``metadata["history"]``), writes the ``ledger``
+    rows that belong to the move, and moves the listing: cancelled or refunded before
+    escrow release -> active again; completed at release -> sold. All in one atomic block.
+    """
+    at = at or timezone.now()
+    with db_transaction.atomic():
+        locked = _lock(transaction)
+        current = locked.status
+        if to_status not in TRANSACTION_TRANSITIONS[current]:
+            source, target = Status(current).label.lower(), Status(to_status).label.lower()
+            raise ServiceError(f"A {source} purchase cannot become {target}.", code="invalid_transition")
+        released = locked.escrow_released_at is not None
+        if current == Status.DISPUTED and to_status == Status.PROCESSING and released:
+            raise ServiceError(
+                "A dispute won after release returns the purchase to completed.", code="invalid_transition"
+            )
+        if current == Status.DISPUTED and to_status == Status.COMPLETED and not released:
+            raise ServiceError(
+                "A dispute won before release returns the purchase to processing.", code="invalid_transition"
+            )
+
+        fields = {"status", "metadata", *changes}
+        locked.status = to_status
+        for field, value in changes.items():
+            setattr(locked, field, value)
+        if to_status == Status.COMPLETED and locked.completed_at is None:
+            locked.completed_at = at
+            fields.add("completed_at")
+        if to_status == Status.CANCELLED:
+            locked.cancelled_at = at
+            fields.add("cancelled_at")
+        history = list(locked.metadata.get("history", []))
+        history.append({"status": to_status, "at": at.isoformat()})
+        locked.metadata = {**locked.metadata, "history": history}
+        locked.save(update_fields=sorted(fields))
+        _write_ledger(locked, ledger)
+
+        listing = locked.listing
+        if listing is not None:
+            if to_status == Status.CANCELLED or (to_status == Status.REFUNDED and not released):
+                listing_purchase_move(listing=listing, action="release")
+            elif to_status == Status.COMPLETED and current == Status.PROCESSING:
+                listing_purchase_move(listing=listing, action="complete_sale", sold_at=at)
+    return locked
+
+
+# --- Buying -------------------------------------------------------------------------------
+def _ensure_buyable(listing: Listing, buyer) -> None:
+    if listing.seller_id == buyer.pk:
+        raise ServiceError("You cannot buy your own listing.", code="own_listing")
+    if listing.visibility not in (ListingVisibility.PUBLIC, ListingVisibility.UNLISTED):
+        raise ServiceError(UNAVAILABLE_MESSAGE, code="not_found")
+    if listing.status == ListingStatus.RESERVED:
+        raise ServiceError(RESERVED_MESSAGE, code="reserved")
+    if listing.status == ListingStatus.SOLD:
+        raise ServiceError(SOLD_MESSAGE, code="sold")
+    if listing.status != ListingStatus.ACTIVE:
+        raise ServiceError(UNAVAILABLE_MESSAGE, code="not_found")
+    if listing.pricing_type != PricingType.FIXED or not listing.price_cents:
+        raise ServiceError("This listing has no fixed price: contact the seller.", code="not_fixed_price")
+    try:
+        ensure_can_transact(listing.seller)
+    except ServiceError:
+        raise ServiceError(UNAVAILABLE_MESSAGE, code="not_found") from None
+
+
+def transaction_start(*, listing: Listing, buyer, idempotency_key: str) -> Transaction:
+    """Start the purchase of ``listing`` by ``buyer``: a pending transaction and a reserved
+    listing, in one atomic unit.
+
+    The listing row is locked and checked active under the lock; the partial unique index
+    "one live transaction per listing" is the last line of defence. ``idempotency_key`` (one
+    per checkout form, sent again by a retried request) makes a retry return the
+    transaction the first request created instead of a second one.
+    """
+    ensure_can_transact(buyer)
+    key = (idempotency_key or "").strip()
+    if not key or len(key) > 255:
+        raise ServiceError("This request is missing its checkout key: reload the page.", code="invalid")
+    bps = settings.PLATFORM_FEE_BPS
+    try:
+        with db_transaction.atomic():
+            locked = (
+                Listing.objects.select_for_update(of=("self",))
+                .select_related("seller")
+                .defer("search_vector")
+                .filter(pk=listing.pk)
+                .first()
+            )
+            if locked is None:
+                raise ServiceError(UNAVAILABLE_MESSAGE, code="not_found")
+            existing = Transaction.objects.filter(buyer_id=buyer.pk, idempotency_key=key).first()
+            if existing is not None:
+                if existing.listing_id != locked.pk:
+                    raise ServiceError(
+                        "This checkout was for another listing: reload the page.", code="invalid"
+                    )
+                return existing
+            _ensure_buyable(locked, buyer)
+            subtotal = locked.price_cents
+            fee = platform_fee_cents(subtotal, bps)
+            now = timezone.now()
+            with db_transaction.atomic():
+                created = Transaction.objects.create(
+                    listing=locked,
+                    buyer=buyer,
+                    seller_id=locked.seller_id,
+                    subtotal_cents=subtotal,
+                    platform_fee_cents=fee,
+                    total_cents=subtotal,
+                    seller_payout_cents=subtotal - fee,
+                    currency=locked.currency,
+                    status=Status.PENDING,
+                    idempotency_key=key,
+                    metadata={
+                        "platform_fee_bps": bps,
+                        "history": [{"status": Status.PENDING, "at": now.isoformat()}],
+                    },
+                )
+            listing_purchase_move(listing=locked, action="reserve")
+            created.listing = locked
+            return created
+    except IntegrityError as error:
+        constraint = getattr(getattr(error.__cause__, "diag", None), "constraint_name", None)
+        if constraint == "payments_transaction_one_live_per_listing":
+            raise ServiceError(RESERVED_MESSAGE, code="reserved") from error
+        raise
+
+
+def transaction_cancel(*, transaction: Transaction, actor) -> Transaction:
+    """The buyer abandons an unpaid checkout: pending -> cancelled, the listing active again."""
+    if actor is None or transaction.buyer_id != actor.pk:
+        raise ServiceError(NOT_FOUND_MESSAGE, code="not_found")
+    with db_transaction.atomic():
+        locked = _lock(transaction)
+        if locked.status != Status.PENDING:
+            raise ServiceError(
+                "Only an unpaid purchase can be cancelled; ask the seller for a refund.",
+                code="invalid_transition",
+            )
+        return transaction_transition(
+            transaction=locked,
+            to_status=Status.CANCELLED,
+            metadata={**locked.metadata, "cancelled_by": "buyer"},
+        )
+
+
+def transaction_expire(*, transaction: Transaction, now: datetime | None = None) -> bool:
+    """Cancel an unpaid checkout older than ``CHECKOUT_EXPIRY_MINUTES``; True if it did.
+
+    For ``expire_checkouts``: rows another session holds are skipped (SKIP LOCKED), and the
+    status and age are re-checked under the lock, so concurrent runs cancel each row once.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(minutes=settings.CHECKOUT_EXPIRY_MINUTES)
+    with db_transaction.atomic():
+        locked = _lock(transaction, skip_locked=True)
+        if locked is None or locked.status != Status.PENDING or locked.created_at > cutoff:
+            return False
+        transaction_transition(
+            transaction=locked,
+            to_status=Status.CANCELLED,
+            at=now,
+            metadata={**locked.metadata, "cancelled_by": "expiry"},
+        )
+    return True
+
+
+# --- Paying and escrow --------------------------------------------------------------------
+def transaction_mark_paid(
+    *, transaction: Transaction, payment_intent_id: str, charge_id: str, amount_cents: int
+) -> Transaction:
+    """The buyer's payment succeeded: pending -> processing, money held in escrow until
+    ``now + ESCROW_RELEASE_DAYS``; books the charge and the platform fee.
+
+    Idempotent for the same payment intent (a replayed webhook returns the row unchanged).
+    Refuses an amount other than ``total_cents`` and a transaction that is no longer pending
+    (an expired checkout paid late must be refunded by the caller).
+    """
+    if not payment_intent_id or not charge_id:
+        raise ValueError("payment_intent_id and charge_id are required.")
+    with db_transaction.atomic():
+        locked = _lock(transaction)
+        if locked.status != Status.PENDING and locked.payment_intent_id == payment_intent_id:
+            return locked
+        if locked.status != Status.PENDING:
+            raise ServiceError("This purchase is no longer awaiting payment.", code="invalid_transition")
+        if amount_cents != locked.total_cents:
+            raise ServiceError(
+                f"The payment of {amount_cents} does not match the total of {locked.total_cents}.",
+                code="amount_mismatch",
+            )
+        if Transaction.objects.filter(payment_intent_id=payment_intent_id).exclude(pk=locked.pk).exists():
+            raise ServiceError("This payment belongs to another purchase.", code="invalid")
+        now = timezone.now()
+        return transaction_transition(
+            transaction=locked,
+            to_status=Status.PROCESSING,
+            at=now,
+            payment_intent_id=payment_intent_id,
+            charge_id=charge_id,
+            escrow_release_date=now + timedelta(days=settings.ESCROW_RELEASE_DAYS),
+            ledger=[
+                (Kind.CHARGE, locked.total_cents, charge_id),
+                (Kind.PLATFORM_FEE, locked.platform_fee_cents, ""),
+            ],
+        )
+
+
+def transaction_confirm_receipt(*, transaction: Transaction, actor) -> Transaction:
+    """The buyer has the item: escrow becomes due now (release_escrow pays the seller)."""
+    if actor is None or transaction.buyer_id != actor.pk:
+        raise ServiceError(NOT_FOUND_MESSAGE, code="not_found")
+    with db_transaction.atomic():
+        locked = _lock(transaction)
+        if locked.status != Status.PROCESSING or locked.escrow_released_at is not None:
+            raise ServiceError(
+                "Only a paid purchase awaiting release can be confirmed.", code="invalid_transition"
+            )
+        now = timezone.now()
+        if locked.escrow_release_date is None or locked.escrow_release_date > now:
+            locked.escrow_release_date = now
+        locked.metadata = {**locked.metadata, "receipt_confirmed_at": now.isoformat()}
+        locked.save(update_fields=["escrow_release_date", "metadata"])
+    return locked
+
+
+def payout_due_cents(transaction: Transaction) -> int:
+    """What the seller is paid at release: the payout less refunds already made from it."""
+    return transaction.seller_payout_cents - ledger_totals(transaction)[Kind.REFUND]
+
+
+def transaction_release(
+    *, transaction: Transaction, transfer_id: str, at: datetime | None = None
+) -> Transaction:
+    """Escrow released: processing -> completed, the listing sold, the transfer booked.
+
+    ``transfer_id`` is the transfer of ``payout_due_cents`` already made to the seller.
+    """
+    at = at or timezone.now()
+    with db_transaction.atomic():
+        locked = _lock(transaction)
+        if locked.status != Status.PROCESSING or locked.escrow_released_at is not None:
+            raise ServiceError(
+                "Only a paid purchase awaiting release can be released.", code="invalid_transition"
+            )
+        if locked.escrow_release_date is None or locked.escrow_release_date > at:
+            raise ServiceError("The escrow period of this purchase has not ended.", code="not_due")
+        amount = payout_due_cents(locked)
+        if amount and not transfer_id:
+            raise ValueError("transfer_id is required.")
+        return transaction_transition(
+            transaction=locked,
+            to_status=Status.COMPLETED,
+            at=at,
+            escrow_released_at=at,
+            transfer_id=transfer_id or "",
+            ledger=[(Kind.TRANSFER, amount, transfer_id)],
+        )
+
+
+def transaction_release_due(*, transaction: Transaction, now: datetime | None = None) -> str:
+    """Pay the seller and complete the transaction if its escrow is due; for release_escrow.
+
+    Returns "released", "skipped" (another session holds it, or it is no longer due or
+    processing: re-checked under the row lock, so concurrent runs transfer once) or
+    "waiting" (the seller cannot receive payouts yet: nothing changes, a later run retries).
+    The transfer is made under the row lock; ``payouts.payout_transfer`` is idempotent per
+    transaction, so a crash between the transfer and the commit is repaired by a rerun.
+    """
+    now = now or timezone.now()
+    with db_transaction.atomic():
+        locked = _lock(transaction, skip_locked=True)
+        if (
+            locked is None
+            or locked.status != Status.PROCESSING
+            or locked.escrow_released_at is not None
+            or locked.escrow_release_date is None
+            or locked.escrow_release_date > now
+        ):
+            return "skipped"
+        amount = payout_due_cents(locked)
+        try:
+            transfer_id = payouts.payout_transfer(locked, amount_cents=amount) if amount else ""
+        except payouts.PayoutNotReady as reason:
+            logger.info("escrow of %s waits: %s", locked.pk, reason)
+            return "waiting"
+        transaction_release(transaction=locked, transfer_id=transfer_id, at=now)
+    return "released"
+
+
+# --- Refunds and disputes ----------------------------------------------------------------
+def _ensure_refunder(transaction: Transaction, actor) -> None:
+    """Staff, the seller, or None for the system (a refund reported by Stripe's webhook)."""
+    if actor is None or actor.is_staff:
+        return
+    if transaction.seller_id != actor.pk:
+        raise ServiceError(NOT_FOUND_MESSAGE, code="not_found")
+
+
+def _positive_int(value, name: str) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ServiceError(f"The {name} must be a positive amount in minor units.", code="invalid")
+
+
+def transaction_refund(
+    *, transaction: Transaction, amount_cents: int, refund_id: str, actor, reversal_id: str = ""
+) -> Transaction:
+    """Book a refund of ``amount_cents`` made at Stripe as ``refund_id`` (full or partial).
+
+    Rules in the module docstring: partial refunds (together at most the seller payout) come
+    out of the seller's share, before release from the escrow, after release by reversing
+    that much of the transfer (``reversal_id``); a refund of everything that remains makes
+    the transaction refunded, returns the platform fee, reverses the rest of the transfer
+    after release, and before release makes the listing active again. Idempotent per
+    ``refund_id``.
+    """
+    _ensure_refunder(transaction, actor)
+    _positive_int(amount_cents, "refund")
+    if not refund_id:
+        raise ValueError("refund_id is required.")
+    with db_transaction.atomic():
+        locked = _lock(transaction)
+        if LedgerEntry.objects.filter(kind=Kind.REFUND, external_id=refund_id).exists():
+            return locked
+        if locked.status not in (Status.PROCESSING, Status.COMPLETED):
+            raise ServiceError("Only a paid purchase can be refunded.", code="invalid_transition")
+        totals = ledger_totals(locked)
+        refunded = totals[Kind.REFUND]
+        remaining = locked.total_cents - refunded
+        released = locked.escrow_released_at is not None
+        if amount_cents > remaining:
+            raise ServiceError(f"At most {remaining} remains to be refunded.", code="too_much")
+        if amount_cents == remaining:
+            transferred = totals[Kind.TRANSFER] - totals[Kind.TRANSFER_REVERSAL]
+            fee = totals[Kind.PLATFORM_FEE] - totals[Kind.PLATFORM_FEE_REVERSAL]
+            return transaction_transition(
+                transaction=locked,
+                to_status=Status.REFUNDED,
+                ledger=[
+                    (Kind.REFUND, amount_cents, refund_id),
+                    (Kind.TRANSFER_REVERSAL, transferred if released else 0, reversal_id),
+                    (Kind.PLATFORM_FEE_REVERSAL, fee, ""),
+                ],
+            )
+        if refunded + amount_cents > locked.seller_payout_cents:
+            raise ServiceError(
+                "Partial refunds cannot exceed the seller's payout; refund the whole amount instead.",
+                code="too_much",
+            )
+        _write_ledger(
+            locked,
+            [
+                (Kind.REFUND, amount_cents, refund_id),
+                (Kind.TRANSFER_REVERSAL, amount_cents if released else 0, reversal_id),
+            ],
+        )
+    return locked
+
+
+def transaction_dispute_open(*, transaction: Transaction, dispute_id: str, amount_cents: int) -> Transaction:
+    """The buyer's bank disputed the charge: processing or completed -> disputed, the
+    withdrawn funds booked. Idempotent per ``dispute_id``."""
+    _positive_int(amount_cents, "disputed amount")
+    if not dispute_id:
+        raise ValueError("dispute_id is required.")
+    with db_transaction.atomic():
+        locked = _lock(transaction)
+        if LedgerEntry.objects.filter(kind=Kind.DISPUTE, external_id=dispute_id).exists():
+            return locked
+        return transaction_transition(
+            transaction=locked,
+            to_status=Status.DISPUTED,
+            metadata={**locked.metadata, "dispute_id": dispute_id},
+            ledger=[(Kind.DISPUTE, amount_cents, dispute_id)],
+        )
+
+
+def transaction_dispute_close(
+    *, transaction: Transaction, dispute_id: str, won: bool, reversal_id: str = ""
+) -> Transaction:
+    """The dispute ended. Won: the funds come back (``dispute_won``) and the purchase returns
+    to processing (before release) or completed (after). Lost: settled like a full refund,
+    status refunded (fee returned, transfer reversed after release, listing active again
+    before release). Idempotent: a closed dispute is returned unchanged."""
+    with db_transaction.atomic():
+        locked = _lock(transaction)
+        if locked.status != Status.DISPUTED:
+            if LedgerEntry.objects.filter(
+                transaction=locked, kind=Kind.DISPUTE, external_id=dispute_id
+            ).exists():
+                return locked  # closed already (a replayed event)
+            raise ServiceError("This purchase is not disputed.", code="invalid_transition")
+        totals = ledger_totals(locked)
+        released = locked.escrow_released_at is not None
+        if won:
+            return transaction_transition(
+                transaction=locked,
+                to_status=Status.COMPLETED if released else Status.PROCESSING,
+                ledger=[(Kind.DISPUTE_WON, totals[Kind.DISPUTE] - totals[Kind.DISPUTE_WON], f"{dispute_id}")],
+            )
+        transferred = totals[Kind.TRANSFER] - totals[Kind.TRANSFER_REVERSAL]
+        fee = totals[Kind.PLATFORM_FEE] - totals[Kind.PLATFORM_FEE_REVERSAL]
+        return transaction_transition(
+            transaction=locked,
+            to_status=Status.REFUNDED,
+            ledger=[
+                (Kind.TRANSFER_REVERSAL, transferred if released else 0, reversal_id),
+                (Kind.PLATFORM_FEE_REVERSAL, fee, ""),
+            ],
+        )
