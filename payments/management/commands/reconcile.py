@@ -1,0 +1,105 @@
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection, transaction
+from django.utils import timezone
+
+# Ledger sums per transaction, each net of its reversal: c charged, f platform fee kept,
+# x transferred to the seller, r refunded, d lost to disputes. n rows, wrong_currency any
+# row in another currency than its transaction.
+TOTALS = """
+    SELECT t.id, t.status, t.currency, t.total_cents, t.platform_fee_cents, t.seller_payout_cents,
+        coalesce(l.c, 0) AS c, coalesce(l.f, 0) AS f, coalesce(l.x, 0) AS x,
+        coalesce(l.r, 0) AS r, coalesce(l.d, 0) AS d, coalesce(l.n, 0) AS n,
+        coalesce(l.wrong_currency, false) AS wrong_currency
+    FROM payments_transaction AS t
+    LEFT JOIN (
+        SELECT e.transaction_id,
+            sum(e.amount_cents) FILTER (WHERE e.kind = 'charge') AS c,
+            coalesce(sum(e.amount_cents) FILTER (WHERE e.kind = 'platform_fee'), 0)
+              - coalesce(sum(e.amount_cents) FILTER (WHERE e.kind = 'platform_fee_reversal'), 0) AS f,
+            coalesce(sum(e.amount_cents) FILTER (WHERE e.kind = 'transfer'), 0)
+              - coalesce(sum(e.amount_cents) FILTER (WHERE e.kind = 'transfer_reversal'), 0) AS x,
+            sum(e.amount_cents) FILTER (WHERE e.kind = 'refund') AS r,
+            coalesce(sum(e.amount_cents) FILTER (WHERE e.kind = 'dispute'), 0)
+              - coalesce(sum(e.amount_cents) FILTER (WHERE e.kind = 'dispute_won'), 0) AS d,
+            count(*) AS n,
+            bool_or(e.currency <> tx.currency) AS wrong_currency
+        FROM payments_ledgerentry AS e JOIN payments_transaction AS tx ON tx.id = e.transaction_id
+        GROUP BY e.transaction_id
+    ) AS l ON l.transaction_id = t.id
+"""
+# What the ledger must say for each status (payments.services states the rules):
+# unpaid: nothing; paid, in escrow: the charge and the fee, nothing transferred, refunds
+# only from the seller's share; settled: charge = transfers + fees + refunds + disputes.
+BALANCED = """
+    NOT wrong_currency AND CASE status
+        WHEN 'pending' THEN n = 0
+        WHEN 'cancelled' THEN n = 0
+        WHEN 'processing' THEN c = total_cents AND f = platform_fee_cents AND x = 0 AND d = 0
+            AND r <= seller_payout_cents
+        WHEN 'completed' THEN c = total_cents AND f = platform_fee_cents AND d = 0 AND c = x + f + r
+        WHEN 'refunded' THEN c = total_cents AND f = 0 AND x = 0 AND c = x + f + r + d
+        WHEN 'disputed' THEN c = total_cents AND d > 0
+        ELSE false
+    END
+"""
+OFF = f"SELECT * FROM ({TOTALS}) AS totals WHERE NOT ({BALANCED}) ORDER BY id"  # noqa: S608 - constants
+SUMMARY = f"""
+    SELECT count(*), count(*) FILTER (WHERE status = 'completed'), sum(c), sum(x), sum(f), sum(r), sum(d)
+    FROM ({TOTALS}) AS totals
+"""  # noqa: S608 - constants
+# Unpaid past its checkout expiry by far, paid but not released long after it was due, or
+# disputed with no news: each for longer than TRANSACTION_STUCK_HOURS.
+STUCK = """
+    SELECT id, status, CASE status WHEN 'pending' THEN created_at
+                                   WHEN 'processing' THEN escrow_release_date
+                                   ELSE updated_at END AS since
+    FROM payments_transaction
+    WHERE (status = 'pending' AND created_at < %(cutoff)s)
+       OR (status = 'processing' AND escrow_released_at IS NULL AND escrow_release_date < %(cutoff)s)
+       OR (status = 'disputed' AND updated_at < %(cutoff)s)
+    ORDER BY since
+"""
+
+
+class Command(BaseCommand):
+    help = (
+        "Prove from the ledger that every transaction's money adds up for its status (charges = "
+        "transfers + platform fees + refunds, reversals netted), and list transactions stuck "
+        "in pending, processing or disputed for longer than TRANSACTION_STUCK_HOURS. Exits "
+        "non-zero when anything is off. Reads only."
+    )
+
+    def handle(self, *args, **options):
+        cutoff = timezone.now() - timedelta(hours=settings.TRANSACTION_STUCK_HOURS)
+        nested = connection.in_atomic_block
+        with transaction.atomic(), connection.cursor() as cursor:
+            if not nested:  # one snapshot for the three queries
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            cursor.execute(OFF)
+            columns = [column.name for column in cursor.description]
+            off = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+            cursor.execute(STUCK, {"cutoff": cutoff})
+            stuck = cursor.fetchall()
+            cursor.execute(SUMMARY)
+            checked, completed, charged, transferred, fees, refunded, disputed = cursor.fetchone()
+        for row in off:
+            self.stdout.write(
+                f"OFF {row['id']} {row['status']} {row['currency']}: total {row['total_cents']}, "
+                f"charged {row['c']}, transferred {row['x']}, fees {row['f']} (expected "
+                f"{row['platform_fee_cents']}), refunded {row['r']}, disputed {row['d']}"
+                + (", ledger rows in another currency" if row["wrong_currency"] else "")
+            )
+        hours = settings.TRANSACTION_STUCK_HOURS
+        for transaction_id, status, since in stuck:
+            self.stdout.write(f"STUCK {transaction_id} {status} since {since.isoformat()} (> {hours} h)")
+        self.stdout.write(
+            f"{checked} transactions checked ({completed} completed): charged {charged or 0}, "
+            f"transferred {transferred or 0}, platform fees {fees or 0}, refunded {refunded or 0}, "
+            f"disputed {disputed or 0} (minor units, all currencies)."
+        )
+        if off or stuck:
+            raise CommandError(f"{len(off)} transactions do not reconcile; {len(stuck)} are stuck.")
+        self.stdout.write(self.style.SUCCESS("Every transaction reconciles; none is stuck."))
