@@ -30,8 +30,8 @@ from marketplace.money import parse_amount
 
 PAGE_SIZE = 24
 # Counts stop at this many matching rows, so a broad search stays within its budget.
-COUNT_CAP = getattr(settings, "SEARCH_COUNT_CAP", 1_000)
-FACETS_TTL = getattr(settings, "SEARCH_FACETS_TTL", 60)
+COUNT_CAP = settings.SEARCH_COUNT_CAP
+FACETS_TTL = settings.SEARCH_FACETS_TTL
 MAX_RADIUS_KM = 20_000
 WORD = re.compile(r"^\w+$")
 CURSOR_SALT = "listings.search.cursor"

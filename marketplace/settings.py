@@ -162,6 +162,9 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Marketplace <no-repl
 # ISO-4217 codes accepted for prices, with their minor-unit exponents.
 CURRENCIES = env.dict("CURRENCIES", cast={"value": int}, default={"USD": 2, "EUR": 2, "GBP": 2, "JPY": 0})
 DEFAULT_CURRENCY = env.str("DEFAULT_CURRENCY", default="USD")
+# Search: counts stop at this many matches ("1,000+"); counts and facets are cached this long.
+SEARCH_COUNT_CAP = env.int("SEARCH_COUNT_CAP", default=1_000)
+SEARCH_FACETS_TTL = env.int("SEARCH_FACETS_TTL", default=60)
 # Seconds a listing page's shared fragment lives in Redis (versioned keys retire it sooner).
 LISTING_PAGE_CACHE_TTL = env.int("LISTING_PAGE_CACHE_TTL", default=300)
 # Analytics events: months kept; older monthly partitions are dropped (or detached).
