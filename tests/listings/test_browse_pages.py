@@ -30,10 +30,18 @@ def fill(category, count, **fields):
 
 def test_home_shows_categories_featured_and_newest(client, tree):
     furniture, desks = tree
-    ListingFactory(category=desks, title="Featured desk", featured=True,
-                   featured_until=timezone.now() + timezone.timedelta(days=3))
-    ListingFactory(category=desks, title="Expired feature", featured=True,
-                   featured_until=timezone.now() - timezone.timedelta(days=1))
+    ListingFactory(
+        category=desks,
+        title="Featured desk",
+        featured=True,
+        featured_until=timezone.now() + timezone.timedelta(days=3),
+    )
+    ListingFactory(
+        category=desks,
+        title="Expired feature",
+        featured=True,
+        featured_until=timezone.now() - timezone.timedelta(days=1),
+    )
     ListingFactory(category=furniture, title="Plain sofa")
     response = client.get("/")
     assert response.status_code == 200
