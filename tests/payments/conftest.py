@@ -156,7 +156,8 @@ class StripeHTTPInterceptor(stripe.HTTPClient):
         return reply
 
     def request_stream(self, method, url, headers, post_data=None):
-        raise NotImplementedError
+        # The project makes no streaming Stripe calls; one appearing in a test is a bug there.
+        raise stripe.APIConnectionError(f"unexpected streaming request in a test: {method} {url}")
 
     def close(self):
         self.forward.close()
