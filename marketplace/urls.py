@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("listings.urls")),
     path("", include("accounts.urls")),  # /accounts/... and /users/<id>/
     path("sell/", include("listings.sell_urls")),
+    path("payments/", include("payments.urls")),
     path("health/", views.health, name="health"),
     path("robots.txt", robots_txt, name="robots"),
     path("sitemap.xml", sitemap_views.index, SITEMAP_INDEX, name="sitemap"),

@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from listings.admin import CurrencyListFilter
 from marketplace.money import format_amount
-from payments.models import LedgerEntry, Transaction
+from payments.models import LedgerEntry, StripeEvent, Transaction
 
 
 @admin.register(Transaction)
@@ -135,6 +135,28 @@ class LedgerEntryAdmin(admin.ModelAdmin):
     @admin.display(description="Amount", ordering="amount_cents")
     def amount(self, obj: LedgerEntry) -> str:
         return format_amount(obj.amount_cents, obj.currency)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(admin.ModelAdmin):
+    """Webhook events as Stripe sent them: a log, never edited (a changed row would hide or
+    replay an event)."""
+
+    list_display = ("event_id", "type", "object_id", "created", "received_at", "processed_at")
+    list_filter = ("type",)
+    search_fields = ("event_id", "object_id")
+    date_hierarchy = "created"
+    ordering = ("-created", "-id")
+    readonly_fields = ("event_id", "type", "object_id", "created", "received_at", "processed_at", "payload")
 
     def has_add_permission(self, request):
         return False

@@ -188,3 +188,33 @@ class LedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount_cents} {self.currency}"
+
+
+class StripeEvent(models.Model):
+    """A Stripe webhook event, stored once per event id in the same database transaction as its
+    effect: a replayed delivery finds the row and is ignored, a failed handler rolls it back so
+    Stripe's retry processes the event again. ``account.updated`` payloads are also where a
+    seller's payout readiness is read from (``payments.webhooks.seller_payout_status``)."""
+
+    id = models.BigAutoField(primary_key=True)
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100)
+    # The Stripe object the event is about (payment intent, charge, dispute, account id).
+    object_id = models.CharField(max_length=255, blank=True)
+    created = models.DateTimeField(help_text="When Stripe created the event.")
+    received_at = CreatedAtField()
+    processed_at = models.DateTimeField(null=True, blank=True)
+    payload = models.JSONField()
+
+    class Meta:
+        indexes = [
+            # seller_payout_status: the latest account.updated of one account.
+            models.Index(
+                fields=["object_id", "-created"],
+                condition=Q(type="account.updated"),
+                name="stripe_event_account_latest",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} ({self.type})"

@@ -19,7 +19,7 @@ from listings.models import Category, Favorite, Listing
 from messaging.admin import INLINE_MESSAGES
 from messaging.models import Conversation, Message
 from notifications.models import Notification
-from payments.models import LedgerEntry, Transaction
+from payments.models import LedgerEntry, StripeEvent, Transaction
 from reviews.models import Review
 from tests.factories import (
     CategoryFactory,
@@ -64,6 +64,13 @@ class Case:
     # count, the page, and whatever the date hierarchy and related filters need.
     changelist_queries: int
     addable: bool
+
+
+def stripe_event_row(event_id: str | None = None) -> StripeEvent:
+    event_id = event_id or f"evt_{StripeEvent.objects.count()}_{timezone.now().timestamp()}"
+    return StripeEvent.objects.create(
+        event_id=event_id, type="account.updated", object_id="acct_1", created=timezone.now(), payload={}
+    )
 
 
 CASES = [
@@ -153,6 +160,14 @@ CASES = [
         needle=lambda: EventFactory(event_name="needle_clicked"),
         query="needle_clicked",
         changelist_queries=3,  # session user, count, page
+        addable=False,
+    ),
+    Case(
+        StripeEvent,
+        make=stripe_event_row,
+        needle=lambda: stripe_event_row("evt_needle"),
+        query="evt_needle",
+        changelist_queries=7,  # session user, type filter, count, full count, page, date hierarchy (2)
         addable=False,
     ),
 ]
