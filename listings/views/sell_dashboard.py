@@ -1,17 +1,40 @@
 """The seller's side: "Start selling" (becoming a seller, then editing those details) and the
 seller dashboard. Thin views over accounts.services and listings.selectors."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 
 from accounts.forms import SellerOnboardingForm
 from accounts.services import ensure_can_start_selling, seller_onboard
+from listings.models import ListingStatus
 from listings.selectors import seller_dashboard
 from marketplace.errors import ServiceError
+from payments.connect import PayoutStatus, seller_payout_status, seller_payouts_waiting_count
 
 # Where a ServiceError from seller_onboard belongs on the form; others go above it.
 FIELD_OF_ERROR = {"display_name_invalid": "display_name", "phone_invalid": "phone_number"}
+
+
+def _payouts(user, *, reserved: int | None = None) -> dict:
+    """The payouts panel: status from the Redis-cached readiness (no SQL), and on the
+    dashboard the sales waiting for it. A processing sale always holds a reserved listing, so
+    with none reserved (``reserved`` from the dashboard's counts) nothing waits: no query."""
+    if not user.is_seller:
+        return {
+            "payout_status": PayoutStatus.NOT_CONNECTED,
+            "payouts_simulated": settings.STRIPE_CONNECT_SIMULATED,
+        }
+    status = seller_payout_status(user=user)
+    waiting = 0
+    if reserved and status != PayoutStatus.ENABLED:
+        waiting = seller_payouts_waiting_count(seller=user)
+    return {
+        "payout_status": status,
+        "payouts_simulated": settings.STRIPE_CONNECT_SIMULATED,
+        "payouts_waiting": waiting,
+    }
 
 
 def _refusal(user) -> ServiceError | None:
@@ -30,7 +53,7 @@ def start(request):
     user = request.user
     template = "sell/start.html"
     refusal = _refusal(user)
-    context = {"refusal": refusal, "form": None}
+    context = {"refusal": refusal, "form": None, **_payouts(user)}
     if refusal is not None:
         return render(request, template, context, status=403 if request.method == "POST" else 200)
 
@@ -73,4 +96,5 @@ def dashboard(request):
     page = seller_dashboard(
         seller=request.user, status=request.GET.get("status"), cursor=request.GET.get("cursor")
     )
-    return render(request, "sell/dashboard.html", {"page": page})
+    reserved = next((tab.count for tab in page.tabs if tab.status == ListingStatus.RESERVED), 0)
+    return render(request, "sell/dashboard.html", {"page": page, **_payouts(request.user, reserved=reserved)})

@@ -1,0 +1,115 @@
+"""Seller onboarding to Stripe Connect (Express) and the payout status the seller pages show.
+
+Writes (``seller_connect_account_create``) and the cached read of an account's readiness
+(``seller_payout_status``). Escrow release never uses the cache: ``payouts.payout_transfer``
+asks Stripe every time.
+"""
+
+import logging
+from enum import StrEnum
+
+import stripe
+from django.core.cache import cache
+from django.db import transaction as db_transaction
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.services import ensure_can_start_selling
+from marketplace.errors import ServiceError
+from payments.models import Transaction, TransactionStatus
+from payments.stripe_client import AccountLink, connect_gateway
+
+logger = logging.getLogger(__name__)
+
+# Long enough that the dashboard does not call Stripe on every view, short enough that a
+# change made on Stripe's side (payouts enabled or paused) shows within minutes.
+PAYOUT_STATUS_CACHE_SECONDS = 300
+
+NOT_SELLER_MESSAGE = "Become a seller before you set up payouts."
+
+
+class PayoutStatus(StrEnum):
+    NOT_CONNECTED = "not_connected"
+    INCOMPLETE = "incomplete"  # an account exists; onboarding not finished or payouts not enabled
+    ENABLED = "enabled"
+    UNKNOWN = "unknown"  # Stripe could not be asked just now
+
+
+def _status_key(account_id: str) -> str:
+    return f"payments:payout-status:{account_id}"
+
+
+def seller_payout_status(*, user, fresh: bool = False) -> PayoutStatus:
+    """The seller's payout status, cached in Redis for a few minutes (``fresh`` asks Stripe
+    and refreshes the cache). No SQL query."""
+    account_id = user.stripe_connect_id
+    if not account_id:
+        return PayoutStatus.NOT_CONNECTED
+    if not fresh and (cached := cache.get(_status_key(account_id))):
+        return PayoutStatus(cached)
+    try:
+        account = connect_gateway().retrieve_account(account_id)
+    except stripe.StripeError:
+        logger.warning("could not retrieve connected account %s", account_id, exc_info=True)
+        return PayoutStatus.UNKNOWN
+    status = PayoutStatus.ENABLED if account.payout_ready else PayoutStatus.INCOMPLETE
+    cache.set(_status_key(account_id), status.value, PAYOUT_STATUS_CACHE_SECONDS)
+    return status
+
+
+def seller_payouts_waiting_count(*, seller) -> int:
+    """Paid sales past their escrow date that are not released yet (they wait for payouts)."""
+    return Transaction.objects.filter(
+        seller_id=seller.pk,
+        status=TransactionStatus.PROCESSING,
+        escrow_released_at__isnull=True,
+        escrow_release_date__lte=timezone.now(),
+    ).count()
+
+
+def _ensure_can_connect(user) -> None:
+    if not user.is_seller:
+        raise ServiceError(NOT_SELLER_MESSAGE, code="not_seller")
+    ensure_can_start_selling(user)
+
+
+def seller_connect_account_create(*, user: User) -> User:
+    """Give the seller a Stripe Express account unless they have one; return the user.
+
+    Locks the user row, so two clicks at once create at most one account; the Stripe call
+    carries the key ``connect-account-<user id>``, so a retry after a crash between the call
+    and the commit gets the same account back from Stripe.
+    """
+    _ensure_can_connect(user)
+    with db_transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        if not locked.stripe_connect_id:
+            account = connect_gateway().create_express_account(
+                email=locked.email, idempotency_key=f"connect-account-{locked.pk}"
+            )
+            locked.stripe_connect_id = account.id
+            locked.save(update_fields=["stripe_connect_id"])
+            logger.info("connected account %s created for user %s", account.id, locked.pk)
+    user.stripe_connect_id = locked.stripe_connect_id
+    return locked
+
+
+def seller_connect_link(*, user, refresh_url: str, return_url: str) -> AccountLink:
+    """A fresh onboarding link for the seller's account (links are single-use and expire)."""
+    _ensure_can_connect(user)
+    if not user.stripe_connect_id:
+        raise ServiceError("Set up payouts first.", code="not_connected")
+    cache.delete(_status_key(user.stripe_connect_id))
+    return connect_gateway().create_account_link(
+        account_id=user.stripe_connect_id, refresh_url=refresh_url, return_url=return_url
+    )
+
+
+def seller_connect_simulated_complete(*, user, account_id: str):
+    """Test mode only: finish the simulated onboarding of the seller's own account."""
+    gateway = connect_gateway()
+    if not gateway.simulated or user.stripe_connect_id != account_id:
+        raise ServiceError("No such account.", code="not_found")
+    account = gateway.complete_onboarding(account_id)
+    cache.delete(_status_key(account_id))
+    return account
