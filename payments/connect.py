@@ -39,6 +39,12 @@ def _status_key(account_id: str) -> str:
     return f"payments:payout-status:{account_id}"
 
 
+def payout_status_changed(account_id: str) -> None:
+    """Forget the cached readiness of a Connect account (on a new link, a completed
+    onboarding, or Stripe's ``account.updated``)."""
+    cache.delete(_status_key(account_id))
+
+
 def seller_payout_status(*, user, fresh: bool = False) -> PayoutStatus:
     """The seller's payout status, cached in Redis for a few minutes (``fresh`` asks Stripe
     and refreshes the cache). No SQL query."""
@@ -99,7 +105,7 @@ def seller_connect_link(*, user, refresh_url: str, return_url: str) -> AccountLi
     _ensure_can_connect(user)
     if not user.stripe_connect_id:
         raise ServiceError("Set up payouts first.", code="not_connected")
-    cache.delete(_status_key(user.stripe_connect_id))
+    payout_status_changed(user.stripe_connect_id)
     return connect_gateway().create_account_link(
         account_id=user.stripe_connect_id, refresh_url=refresh_url, return_url=return_url
     )
@@ -111,5 +117,5 @@ def seller_connect_simulated_complete(*, user, account_id: str):
     if not gateway.simulated or user.stripe_connect_id != account_id:
         raise ServiceError("No such account.", code="not_found")
     account = gateway.complete_onboarding(account_id)
-    cache.delete(_status_key(account_id))
+    payout_status_changed(account_id)
     return account

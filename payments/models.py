@@ -194,7 +194,7 @@ class StripeEvent(models.Model):
     """A Stripe webhook event, stored once per event id in the same database transaction as its
     effect: a replayed delivery finds the row and is ignored, a failed handler rolls it back so
     Stripe's retry processes the event again. ``account.updated`` payloads are also where a
-    seller's payout readiness is read from (``payments.webhooks.seller_payout_status``)."""
+    seller's payout readiness is read from (``payments.webhooks.latest_account_update``)."""
 
     id = models.BigAutoField(primary_key=True)
     event_id = models.CharField(max_length=255, unique=True)
@@ -208,7 +208,7 @@ class StripeEvent(models.Model):
 
     class Meta:
         indexes = [
-            # seller_payout_status: the latest account.updated of one account.
+            # latest_account_update: the latest account.updated of one account.
             models.Index(
                 fields=["object_id", "-created"],
                 condition=Q(type="account.updated"),

@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from marketplace.errors import ServiceError
 from payments import stripe_client
+from payments.connect import payout_status_changed
 from payments.models import LedgerEntry, LedgerKind, StripeEvent, Transaction, TransactionStatus
 from payments.services import (
     _lock,
@@ -354,10 +355,13 @@ def charge_dispute_closed(dispute: Event, event: Event) -> str:
 
 
 def account_updated(account: Event, event: Event) -> str:
-    """The event row is the record (``seller_payout_status`` reads the latest one)."""
+    """The event row is the record (``latest_account_update`` reads the latest one); the
+    seller pages' cached payout status is forgotten once this commits."""
     if not get_user_model().objects.filter(stripe_connect_id=account.get("id")).exists():
         logger.warning("Stripe event %s: no user with Connect account %s.", event["id"], account.get("id"))
         return "ignored"
+    account_id = account.get("id")
+    db_transaction.on_commit(lambda: payout_status_changed(account_id))
     return "processed"
 
 
@@ -373,7 +377,7 @@ HANDLERS: dict[str, Callable[[Event, Event], str]] = {
 
 
 # --- Reads ----------------------------------------------------------------------------------
-def seller_payout_status(user) -> dict[str, Any] | None:
+def latest_account_update(user) -> dict[str, Any] | None:
     """The seller's Connect account as its latest ``account.updated`` event (by Stripe's event
     time, so a late delivery of an older event does not win) describes it; None if none came.
 

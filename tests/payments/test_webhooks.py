@@ -421,7 +421,7 @@ class TestDisputes:
 class TestAccountUpdated:
     def test_latest_event_is_the_payout_status(self, client):
         seller = SellerFactory(stripe_connect_id=next_id("acct"))
-        assert webhooks.seller_payout_status(seller) is None
+        assert webhooks.latest_account_update(seller) is None
         now = int(time.time())
         ready = stripe_event("account.updated", account_object(seller.stripe_connect_id), created=now)
         ok(post_event(client, ready), "processed")
@@ -432,7 +432,7 @@ class TestAccountUpdated:
             created=now - 60,
         )
         ok(post_event(client, stale), "processed")
-        status = webhooks.seller_payout_status(seller)
+        status = webhooks.latest_account_update(seller)
         assert status["payouts_enabled"] is True
         assert status["charges_enabled"] is True
         assert status["details_submitted"] is True
@@ -444,14 +444,14 @@ class TestAccountUpdated:
             created=now + 60,
         )
         ok(post_event(client, blocked), "processed")
-        assert webhooks.seller_payout_status(seller)["payouts_enabled"] is False
+        assert webhooks.latest_account_update(seller)["payouts_enabled"] is False
 
     def test_unknown_account_is_acknowledged(self, client):
         ok(post_event(client, stripe_event("account.updated", account_object("acct_nobody"))), "ignored")
         assert StripeEvent.objects.count() == 1
 
     def test_user_without_account_has_no_status(self):
-        assert webhooks.seller_payout_status(SellerFactory(stripe_connect_id=None)) is None
+        assert webhooks.latest_account_update(SellerFactory(stripe_connect_id=None)) is None
 
 
 # --- Concurrent duplicate deliveries --------------------------------------------------------------
@@ -494,3 +494,20 @@ def test_charge_id_missing_from_the_payload_is_read_from_stripe(client):
         ok(post_event(client, event), "processed")
     retrieve.assert_called_once_with(event["data"]["object"]["id"])
     assert reload(txn).charge_id == "ch_from_stripe"
+
+
+
+@pytest.mark.django_db
+def test_account_updated_forgets_the_cached_payout_status(client, django_capture_on_commit_callbacks):
+    from django.core.cache import cache
+
+    from payments.connect import _status_key
+
+    seller = SellerFactory(stripe_connect_id="acct_cached")
+    cache.set(_status_key("acct_cached"), "incomplete", 300)
+    event = stripe_event("account.updated", account_object("acct_cached", payouts_enabled=True))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_event(client, event)
+    assert response.status_code == 200
+    assert cache.get(_status_key("acct_cached")) is None
+    assert seller.stripe_connect_id == "acct_cached"
