@@ -496,7 +496,6 @@ def test_charge_id_missing_from_the_payload_is_read_from_stripe(client):
     assert reload(txn).charge_id == "ch_from_stripe"
 
 
-
 @pytest.mark.django_db
 def test_account_updated_forgets_the_cached_payout_status(client, django_capture_on_commit_callbacks):
     from django.core.cache import cache
