@@ -546,3 +546,48 @@ def transaction_dispute_close(
                 (Kind.PLATFORM_FEE_REVERSAL, fee, ""),
             ],
         )
+
+
+# --- Checkout (the buyer pays on the checkout page) ---------------------------------------
+def transaction_attach_payment_intent(*, transaction: Transaction, payment_intent_id: str) -> Transaction:
+    """Store the PaymentIntent created for a pending transaction (once; the same id again is a
+    no-op). A pending transaction whose earlier intent failed (card declined) may take a new one.
+    """
+    if not payment_intent_id:
+        raise ValueError("payment_intent_id is required.")
+    with db_transaction.atomic():
+        locked = _lock(transaction)
+        if locked.payment_intent_id == payment_intent_id:
+            return locked
+        if locked.status != Status.PENDING:
+            raise ServiceError("This purchase is no longer awaiting payment.", code="invalid_transition")
+        if Transaction.objects.filter(payment_intent_id=payment_intent_id).exclude(pk=locked.pk).exists():
+            raise ServiceError("This payment belongs to another purchase.", code="invalid")
+        locked.payment_intent_id = payment_intent_id
+        locked.save(update_fields=["payment_intent_id"])
+    return locked
+
+
+def transaction_settle_payment_intent(*, transaction: Transaction, payment_intent) -> Transaction:
+    """Mark the transaction paid if ``payment_intent`` (a Stripe object or dict) succeeded.
+
+    Idempotent: a transaction already paid with this intent (by the webhook, a double submit)
+    is returned unchanged; any other status of the intent changes nothing.
+    """
+    intent = payment_intent.to_dict() if hasattr(payment_intent, "to_dict") else dict(payment_intent)
+    if intent.get("status") != "succeeded":
+        return transaction
+    current = Transaction.objects.get(pk=transaction.pk)
+    if current.status != Status.PENDING and current.payment_intent_id == intent["id"]:
+        return current
+    from payments.webhooks import _charge_id_of
+
+    charge_id = _charge_id_of(intent)
+    if not charge_id:
+        raise ServiceError(f"Payment {intent['id']} has no charge.", code="invalid")
+    return transaction_mark_paid(
+        transaction=current,
+        payment_intent_id=intent["id"],
+        charge_id=charge_id,
+        amount_cents=intent.get("amount_received") or intent["amount"],
+    )

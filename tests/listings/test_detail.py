@@ -296,7 +296,7 @@ def test_buy_and_contact_for_buyers_edit_for_the_owner(client, seller):
     listing = make_listing(seller=seller)
     client.force_login(UserFactory())
     html = page(client, listing).content.decode()
-    assert f'href="/checkout/{listing.slug}/"' in html
+    assert f'action="/payments/checkout/{listing.slug}/"' in html
     assert f'href="/messages/new/?listing={listing.pk}"' in html
     assert "/edit/" not in html
 

@@ -1,0 +1,58 @@
+// Checkout: Stripe.js card Element -> PaymentMethod -> server creates the PaymentIntent;
+// 3-D Secure with confirmCardPayment when the bank asks for it.
+(function () {
+  "use strict";
+  var form = document.getElementById("payment-form");
+  if (!form || typeof Stripe === "undefined") return;
+  var errors = document.getElementById("payment-errors");
+  var button = document.getElementById("pay-button");
+  var csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
+  var stripe = Stripe(form.dataset.publishableKey);
+  var card = stripe.elements().create("card");
+  card.mount("#card-element");
+
+  function showError(message) {
+    errors.textContent = message || "Something went wrong; please try again.";
+    button.disabled = false;
+  }
+
+  function post(url, data) {
+    return fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
+      body: JSON.stringify(data || {}),
+    }).then(function (response) {
+      return response.json().catch(function () {
+        return { status: "error", error: "Unexpected answer from the server." };
+      });
+    });
+  }
+
+  function follow(answer) {
+    if (answer.status === "error") return showError(answer.error);
+    if (answer.status === "requires_action") {
+      return stripe.confirmCardPayment(answer.client_secret).then(function (result) {
+        if (result.error) return showError(result.error.message);
+        return post(answer.confirm_url || form.dataset.confirmUrl).then(follow);
+      });
+    }
+    if (answer.redirect) window.location.assign(answer.redirect);
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    if (button.disabled) return;
+    button.disabled = true;
+    errors.textContent = "";
+    stripe
+      .createPaymentMethod({ type: "card", card: card })
+      .then(function (result) {
+        if (result.error) return showError(result.error.message);
+        return post(form.action, { payment_method: result.paymentMethod.id }).then(follow);
+      })
+      .catch(function () {
+        showError("The payment could not be sent; check your connection and try again.");
+      });
+  });
+})();

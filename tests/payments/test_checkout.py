@@ -1,0 +1,183 @@
+"""The buyer's checkout: Buy (start), the checkout page, paying through localstripe, the order page."""
+
+import json
+
+import pytest
+from django.urls import reverse
+
+from listings.models import Listing
+from payments import stripe_client
+from payments.models import LedgerEntry, Transaction
+from payments.services import RESERVED_MESSAGE, ledger_totals, transaction_settle_payment_intent
+from tests.factories import ListingFactory, UserFactory
+from tests.payments.purchase_helpers import paid, reload, start
+
+pytestmark = pytest.mark.django_db
+
+
+def payment_method(number: str) -> str:
+    """A test PaymentMethod created through the localstripe API (what Stripe.js would send)."""
+    pm = stripe_client.stripe_client().v1.payment_methods.create(
+        {"type": "card", "card": {"number": number, "exp_month": 12, "exp_year": 2034, "cvc": "123"}}
+    )
+    return pm["id"]
+
+
+def pay(client, txn, pm):
+    return client.post(
+        reverse("payments:checkout_pay", args=[txn.pk]),
+        data=json.dumps({"payment_method": pm}),
+        content_type="application/json",
+    )
+
+
+def test_buy_starts_a_checkout_and_a_second_buyer_gets_a_clear_message(client):
+    listing = ListingFactory(price_cents=4_599)
+    buyer = UserFactory()
+    client.force_login(buyer)
+    url = reverse("payments:checkout_start", args=[listing.slug])
+    assert url == f"/payments/checkout/{listing.slug}/"
+    response = client.post(url)
+    txn = Transaction.objects.get(listing=listing)
+    assert response.status_code == 302
+    assert response["Location"] == reverse("payments:checkout", args=[txn.pk])
+    # A double submit finds the same checkout.
+    assert client.post(url)["Location"] == response["Location"]
+    assert Transaction.objects.filter(listing=listing).count() == 1
+    assert reload(txn).listing.status == Listing.Status.RESERVED
+
+    page = client.get(response["Location"]).content.decode()
+    assert "$45.99" in page and "card-element" in page and "Cancel order" in page
+
+    client.force_login(UserFactory())
+    response = client.post(url, follow=True)
+    assert response.redirect_chain[-1][0] == listing.get_absolute_url()
+    assert RESERVED_MESSAGE in response.content.decode()
+    assert Transaction.objects.filter(listing=listing).count() == 1
+
+
+def test_buy_needs_login_and_post(client):
+    listing = ListingFactory()
+    url = reverse("payments:checkout_start", args=[listing.slug])
+    assert client.post(url).status_code == 302  # to the login page
+    assert not Transaction.objects.exists()
+    client.force_login(UserFactory())
+    assert client.get(url).status_code == 405
+
+
+def test_listing_page_buy_button_posts_to_checkout_start(client):
+    listing = ListingFactory()
+    client.force_login(UserFactory())
+    html = client.get(listing.get_absolute_url()).content.decode()
+    assert f'action="/payments/checkout/{listing.slug}/"' in html
+
+
+def test_other_users_get_404_everywhere(client, localstripe):
+    txn = start()
+    client.force_login(UserFactory())
+    assert client.get(reverse("payments:checkout", args=[txn.pk])).status_code == 404
+    assert client.get(reverse("payments:order", args=[txn.pk])).status_code == 404
+    assert pay(client, txn, "pm_x").status_code == 404
+    assert client.post(reverse("payments:checkout_confirm", args=[txn.pk])).status_code == 404
+    assert client.post(reverse("payments:checkout_cancel", args=[txn.pk])).status_code == 404
+    assert reload(txn).status == Transaction.Status.PENDING
+
+
+def test_checkout_page_loads_stripe_js_from_settings(client, localstripe, settings):
+    txn = start()
+    client.force_login(txn.buyer)
+    html = client.get(reverse("payments:checkout", args=[txn.pk])).content.decode()
+    assert f'src="{settings.STRIPE_JS_URL}"' in html
+    assert 'data-publishable-key="pk_test_marketplace_tests"' in html
+    assert 'aria-live="polite"' in html
+
+
+def test_pay_with_4242_succeeds_and_books_the_charge(client, localstripe):
+    txn = start(price_cents=2_500)
+    client.force_login(txn.buyer)
+    response = pay(client, txn, payment_method("4242424242424242"))
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["status"] == "succeeded"
+    assert body["redirect"] == reverse("payments:order", args=[txn.pk])
+    stored = reload(txn)
+    assert stored.status == Transaction.Status.PROCESSING
+    assert stored.payment_intent_id.startswith("pi_")
+    assert ledger_totals(stored)["charge"] == 2_500
+    # The confirm call (after 3-D Secure) and a late webhook-like settle are no-ops now.
+    confirm = client.post(reverse("payments:checkout_confirm", args=[txn.pk]))
+    assert confirm.json()["status"] == "succeeded"
+    assert LedgerEntry.objects.filter(transaction=txn, kind="charge").count() == 1
+
+
+def test_declined_card_keeps_the_checkout_pending_with_stripes_message(client, localstripe):
+    txn = start()
+    client.force_login(txn.buyer)
+    response = pay(client, txn, payment_method("4000000000000341"))
+    assert response.status_code == 402, response.content
+    assert response.json()["status"] == "error"
+    assert "declined" in response.json()["error"].lower()
+    stored = reload(txn)
+    assert stored.status == Transaction.Status.PENDING
+    assert not LedgerEntry.objects.filter(transaction=txn).exists()
+    # Another card then works.
+    assert pay(client, txn, payment_method("4242424242424242")).json()["status"] == "succeeded"
+    assert reload(txn).status == Transaction.Status.PROCESSING
+
+
+def test_paying_twice_charges_once(client, localstripe, stripe_http):
+    txn = start()
+    client.force_login(txn.buyer)
+    pm = payment_method("4242424242424242")
+    first = pay(client, txn, pm)
+    second = pay(client, txn, pm)
+    assert first.json()["status"] == second.json()["status"] == "succeeded"
+    creates = stripe_http.matching("POST", "/v1/payment_intents")
+    assert len(creates) == 1
+    assert creates[0].idempotency_key.startswith(f"pi-{txn.pk}")
+    assert LedgerEntry.objects.filter(transaction=txn, kind="charge").count() == 1
+
+
+def test_settling_the_same_intent_again_is_a_no_op(client, localstripe):
+    """The webhook may arrive after the pay call marked the transaction paid (or before)."""
+    txn = start()
+    client.force_login(txn.buyer)
+    pay(client, txn, payment_method("4242424242424242"))
+    intent = stripe_client.retrieve_payment_intent(reload(txn).payment_intent_id)
+    for _ in range(2):
+        transaction_settle_payment_intent(transaction=txn, payment_intent=intent)
+    assert reload(txn).status == Transaction.Status.PROCESSING
+    assert LedgerEntry.objects.filter(transaction=txn, kind="charge").count() == 1
+
+
+def test_cancel_releases_the_listing(client):
+    txn = start()
+    client.force_login(txn.buyer)
+    response = client.post(reverse("payments:checkout_cancel", args=[txn.pk]))
+    assert response.status_code == 302
+    stored = reload(txn)
+    assert stored.status == Transaction.Status.CANCELLED
+    assert stored.listing.status == Listing.Status.ACTIVE
+    # Buying again after a cancellation starts a new checkout.
+    again = client.post(reverse("payments:checkout_start", args=[stored.listing.slug]))
+    new = Transaction.objects.exclude(pk=txn.pk).get(listing=stored.listing)
+    assert again["Location"] == reverse("payments:checkout", args=[new.pk])
+
+
+def test_order_page_for_buyer_and_seller_with_ledger_amounts_and_timeline(client, django_assert_num_queries):
+    txn = paid(price_cents=12_345)
+    client.force_login(txn.buyer)
+    url = reverse("payments:order", args=[txn.pk])
+    with django_assert_num_queries(3):  # user, transaction (+listing, people), ledger totals
+        html = client.get(url).content.decode()
+    assert "Processing" in html and "$123.45" in html and "Pending" in html
+    assert "Confirm receipt" in html
+    client.post(reverse("payments:order_confirm_receipt", args=[txn.pk]))
+    assert reload(txn).metadata.get("receipt_confirmed_at")
+    assert "Confirm receipt" not in client.get(url).content.decode()
+
+    client.force_login(txn.seller)
+    html = client.get(url).content.decode()
+    assert client.get(url).status_code == 200
+    assert "Confirm receipt" not in html and "Platform fee" in html
+    assert client.post(reverse("payments:order_confirm_receipt", args=[txn.pk])).status_code == 404
