@@ -40,19 +40,34 @@
     if (answer.redirect) window.location.assign(answer.redirect);
   }
 
+  // The card as a PaymentMethod id. localstripe's Stripe.js shim (test mode) answers nothing
+  // to createPaymentMethod; there a token's card id serves as the payment method instead.
+  function paymentMethodId() {
+    return Promise.resolve(stripe.createPaymentMethod({ type: "card", card: card })).then(function (result) {
+      if (result) {
+        if (result.error) throw result.error;
+        return result.paymentMethod.id;
+      }
+      return stripe.createToken(card).then(function (tokenResult) {
+        if (tokenResult.error) throw tokenResult.error;
+        return tokenResult.token.card.id;
+      });
+    });
+  }
+
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     if (button.disabled) return;
     button.disabled = true;
     errors.textContent = "";
-    stripe
-      .createPaymentMethod({ type: "card", card: card })
-      .then(function (result) {
-        if (result.error) return showError(result.error.message);
-        return post(form.action, { payment_method: result.paymentMethod.id }).then(follow);
+    paymentMethodId()
+      .then(function (id) {
+        return post(form.action, { payment_method: id }).then(follow);
       })
-      .catch(function () {
-        showError("The payment could not be sent; check your connection and try again.");
+      .catch(function (error) {
+        showError(
+          (error && error.message) || "The payment could not be sent; check your connection and try again."
+        );
       });
   });
 })();

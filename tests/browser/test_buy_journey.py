@@ -1,0 +1,66 @@
+"""A buyer buys a listing with the 4242 test card through Stripe.js (localstripe's shim at
+STRIPE_JS_URL), clicking through Chromium; the seller then sees the sale on the order page."""
+
+import pytest
+from django.db import connection
+from django.db import transaction as db_transaction
+from playwright.sync_api import expect
+
+from listings.models import Listing
+from payments.models import LedgerEntry, Transaction
+from tests.factories import ListingFactory, UserFactory
+from tests.payments.conftest import localstripe, localstripe_server  # noqa: F401 (fixtures)
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("localstripe")]
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def ledger_db(transactional_db):
+    """Django's flush truncates every table, and the ledger refuses TRUNCATE while it holds
+    rows: empty it deliberately first (as tests/payments/test_commands.py does)."""
+    yield
+    with db_transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE payments_ledgerentry DISABLE TRIGGER payments_ledgerentry_no_truncate")
+        cursor.execute("TRUNCATE payments_ledgerentry")
+        cursor.execute("ALTER TABLE payments_ledgerentry ENABLE TRIGGER payments_ledgerentry_no_truncate")
+
+
+def log_in(page, email):
+    page.goto("/accounts/login/")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+
+def test_buyer_pays_with_a_test_card_and_the_seller_sees_the_sale(page, live_server, ledger_db):
+    listing = ListingFactory(title="Brass desk lamp", price_cents=3_900)
+    UserFactory(email="buyer@example.com")
+
+    log_in(page, "buyer@example.com")
+    page.goto(listing.get_absolute_url())
+    page.get_by_role("button", name="Buy now").click()
+    expect(page.get_by_role("heading", name="Checkout")).to_be_visible()
+    expect(page.get_by_text("$39.00").first).to_be_visible()
+
+    # localstripe's card Element: plain inputs named by placeholder.
+    page.get_by_placeholder("number").fill("4242424242424242")
+    page.get_by_placeholder("exp_month").fill("12")
+    page.get_by_placeholder("exp_year").fill("34")
+    page.get_by_placeholder("cvc").fill("123")
+    page.get_by_placeholder("postal_code").fill("42424")
+    page.get_by_role("button", name="Pay").click()
+
+    expect(page.get_by_role("heading", name="Order")).to_be_visible()
+    expect(page.get_by_text("Processing").first).to_be_visible()
+    txn = Transaction.objects.get(listing=listing)
+    assert txn.status == Transaction.Status.PROCESSING
+    assert LedgerEntry.objects.filter(transaction=txn, kind="charge", amount_cents=3_900).count() == 1
+    assert Listing.objects.get(pk=listing.pk).status == Listing.Status.RESERVED
+
+    page.context.clear_cookies()
+    log_in(page, listing.seller.email)
+    page.goto(f"/payments/orders/{txn.pk}/")
+    expect(page.get_by_text("Processing").first).to_be_visible()
+    expect(page.get_by_text("Platform fee")).to_be_visible()
