@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import requests
 from django.urls import reverse
 
 from listings.models import Listing
@@ -181,3 +182,27 @@ def test_order_page_for_buyer_and_seller_with_ledger_amounts_and_timeline(client
     assert client.get(url).status_code == 200
     assert "Confirm receipt" not in html and "Platform fee" in html
     assert client.post(reverse("payments:order_confirm_receipt", args=[txn.pk])).status_code == 404
+
+
+def test_3d_secure_card_requires_action_then_confirm_marks_paid(client, localstripe):
+    txn = start(price_cents=1_999)
+    client.force_login(txn.buyer)
+    body = pay(client, txn, payment_method("4000002760003184")).json()
+    assert body["status"] == "requires_action"
+    assert body["client_secret"].startswith(reload(txn).payment_intent_id + "_secret_")
+    assert body["confirm_url"] == reverse("payments:checkout_confirm", args=[txn.pk])
+    assert reload(txn).status == Transaction.Status.PENDING
+    # Before authentication, confirming changes nothing.
+    assert client.post(body["confirm_url"]).json()["status"] == "requires_action"
+    # What stripe.confirmCardPayment does in localstripe's Stripe.js: authenticate the intent.
+    pi = reload(txn).payment_intent_id
+    response = requests.post(
+        f"{localstripe}/v1/payment_intents/{pi}/_authenticate?success=true",
+        json={"key": "pk_test_marketplace_tests", "client_secret": body["client_secret"]},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    answer = client.post(body["confirm_url"]).json()
+    assert answer["status"] == "succeeded"
+    assert reload(txn).status == Transaction.Status.PROCESSING
+    assert ledger_totals(reload(txn))["charge"] == 1_999
