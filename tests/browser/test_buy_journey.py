@@ -64,3 +64,24 @@ def test_buyer_pays_with_a_test_card_and_the_seller_sees_the_sale(page, live_ser
     page.goto(f"/payments/orders/{txn.pk}/")
     expect(page.get_by_text("Processing").first).to_be_visible()
     expect(page.get_by_text("Platform fee")).to_be_visible()
+
+
+def test_buyer_completes_3d_secure_in_the_stripe_js_modal(page, live_server, ledger_db):
+    listing = ListingFactory(title="Oak stool", price_cents=5_000)
+    UserFactory(email="secure@example.com")
+
+    log_in(page, "secure@example.com")
+    page.goto(listing.get_absolute_url())
+    page.get_by_role("button", name="Buy now").click()
+    page.get_by_placeholder("number").fill("4000002760003184")
+    page.get_by_placeholder("exp_month").fill("12")
+    page.get_by_placeholder("exp_year").fill("34")
+    page.get_by_placeholder("cvc").fill("123")
+    page.get_by_placeholder("postal_code").fill("42424")
+    page.get_by_role("button", name="Pay").click()
+    # localstripe's stand-in for the bank's 3-D Secure page.
+    page.get_by_role("button", name="Complete authentication").click()
+
+    expect(page.get_by_role("heading", name="Order")).to_be_visible()
+    expect(page.get_by_text("Processing").first).to_be_visible()
+    assert Transaction.objects.get(listing=listing).status == Transaction.Status.PROCESSING
