@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 from django.views.decorators.http import require_safe
@@ -92,10 +93,10 @@ def listing_detail(request, slug: str, share_token: str | None = None):
             and seller_active
             and listing.status in (ListingStatus.ACTIVE, ListingStatus.RESERVED)
         ),
-        # Flows of later issues: plain paths until their URLs exist.
-        "buy_url": f"/checkout/{listing.slug}/",
+        "buy_url": reverse("payments:checkout_start", args=[listing.slug]),
+        # Messaging comes with a later issue: a plain path until its URL exists.
         "contact_url": f"/messages/new/?listing={listing.pk}",
-        "edit_url": f"/sell/listings/{listing.pk}/edit/",
+        "edit_url": reverse("sell:listing_edit", args=[listing.pk]),
         "share_url": request.build_absolute_uri(listing_share_url(listing)),
     }
     response = render(request, "listings/detail.html", context)
