@@ -34,7 +34,7 @@ def test_parse_amount_is_exact(text, currency, cents):
         ("1.001", "USD", "2 decimal places"),
         ("1.5", "JPY", "no decimals"),
         ("1000000000.01", "USD", "too large"),
-        ("5", "XXX", "not an accepted currency"),
+        ("5", "ZZZ", "not an accepted currency"),
     ],
 )
 def test_parse_amount_refuses_bad_input_with_a_message(text, currency, message):
