@@ -1,7 +1,3 @@
-import struct
-import zlib
-from io import BytesIO
-
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
@@ -11,6 +7,7 @@ from PIL import ExifTags, Image
 
 from marketplace.images import clean_uploaded_image
 from tests.factories import UserFactory
+from tests.images import image_bytes, jpeg_with_gps, png_bomb
 
 pytestmark = pytest.mark.django_db
 
@@ -32,41 +29,6 @@ def member(client):
 
 def stored_files(root) -> list:
     return sorted(path for path in root.rglob("*") if path.is_file())
-
-
-def image_bytes(fmt="JPEG", size=(64, 48), mode="RGB", noise=False, **save) -> bytes:
-    image = Image.effect_noise(size, 80).convert(mode) if noise else Image.new(mode, size, "teal")
-    buffer = BytesIO()
-    image.save(buffer, format=fmt, **save)
-    return buffer.getvalue()
-
-
-def jpeg_with_gps() -> bytes:
-    exif = Image.Exif()
-    exif[ExifTags.Base.Make] = "SpyCam"
-    exif[ExifTags.Base.Model] = "Serial 12345"
-    exif.get_ifd(ExifTags.IFD.GPSInfo).update(
-        {
-            ExifTags.GPS.GPSLatitudeRef: "N",
-            ExifTags.GPS.GPSLatitude: (51.0, 30.0, 26.0),
-            ExifTags.GPS.GPSLongitudeRef: "W",
-            ExifTags.GPS.GPSLongitude: (0.0, 7.0, 39.0),
-        }
-    )
-    data = image_bytes("JPEG", exif=exif)
-    assert Image.open(BytesIO(data)).getexif().get_ifd(ExifTags.IFD.GPSInfo)  # the fixture is real
-    return data
-
-
-def png_bomb(width=50_000, height=50_000) -> bytes:
-    """A few hundred bytes that declare billions of pixels."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1-bit greyscale
-    pixels = zlib.compress(b"\0" * 1024)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
 
 
 def upload(client, data: bytes, name="photo.jpg", content_type="image/jpeg", **fields):

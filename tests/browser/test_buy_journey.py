@@ -2,8 +2,6 @@
 STRIPE_JS_URL), clicking through Chromium; the seller then sees the sale on the order page."""
 
 import pytest
-from django.db import connection
-from django.db import transaction as db_transaction
 from playwright.sync_api import expect
 
 from listings.models import Listing
@@ -14,17 +12,6 @@ from tests.payments.conftest import localstripe, localstripe_server  # noqa: F40
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("localstripe")]
 
 PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture
-def ledger_db(transactional_db):
-    """Django's flush truncates every table, and the ledger refuses TRUNCATE while it holds
-    rows: empty it deliberately first (as tests/payments/test_commands.py does)."""
-    yield
-    with db_transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE payments_ledgerentry DISABLE TRIGGER payments_ledgerentry_no_truncate")
-        cursor.execute("TRUNCATE payments_ledgerentry")
-        cursor.execute("ALTER TABLE payments_ledgerentry ENABLE TRIGGER payments_ledgerentry_no_truncate")
 
 
 def log_in(page, email):

@@ -1,10 +1,7 @@
 import os
-import struct
 import subprocess
 import sys
 import threading
-import zlib
-from io import BytesIO
 from pathlib import Path
 
 import pytest
@@ -33,6 +30,7 @@ from listings.selectors import LISTING_VERSION_KEY, listing_images
 from marketplace.errors import ServiceError
 from marketplace.images import clean_uploaded_image_renditions
 from tests.factories import ListingFactory, SellerFactory, UserFactory
+from tests.images import image_bytes, jpeg_with_gps, png_bomb
 
 pytestmark = pytest.mark.django_db
 
@@ -63,41 +61,6 @@ def seller_client(client, seller):
 
 
 # --- Building test pictures in memory ---------------------------------------------------------
-
-
-def image_bytes(fmt="JPEG", size=(64, 48), mode="RGB", noise=False, color="teal", **save) -> bytes:
-    image = Image.effect_noise(size, 80).convert(mode) if noise else Image.new(mode, size, color)
-    buffer = BytesIO()
-    image.save(buffer, format=fmt, **save)
-    return buffer.getvalue()
-
-
-def jpeg_with_gps(size=(64, 48)) -> bytes:
-    exif = Image.Exif()
-    exif[ExifTags.Base.Make] = "SpyCam"
-    exif[ExifTags.Base.Model] = "Serial 12345"
-    exif.get_ifd(ExifTags.IFD.GPSInfo).update(
-        {
-            ExifTags.GPS.GPSLatitudeRef: "N",
-            ExifTags.GPS.GPSLatitude: (51.0, 30.0, 26.0),
-            ExifTags.GPS.GPSLongitudeRef: "W",
-            ExifTags.GPS.GPSLongitude: (0.0, 7.0, 39.0),
-        }
-    )
-    data = image_bytes("JPEG", size=size, exif=exif)
-    assert Image.open(BytesIO(data)).getexif().get_ifd(ExifTags.IFD.GPSInfo)  # the fixture is real
-    return data
-
-
-def png_bomb(width=50_000, height=50_000) -> bytes:
-    """A few hundred bytes that declare billions of pixels."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1-bit greyscale
-    pixels = zlib.compress(b"\0" * 1024)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
 
 
 def upload_file(data: bytes, name="photo.jpg", content_type="image/jpeg") -> SimpleUploadedFile:

@@ -7,8 +7,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection, connections
-from django.db import transaction as db_transaction
+from django.db import connections
 from django.utils import timezone
 
 from listings.models import Listing
@@ -48,17 +47,6 @@ def run_concurrently(calls) -> None:
     for thread in threads:
         thread.join()
     assert not errors, errors
-
-
-@pytest.fixture
-def ledger_db(transactional_db):
-    """A transactional test that writes ledger rows. Django's flush truncates every table,
-    and the ledger refuses TRUNCATE while it holds rows: empty it deliberately first."""
-    yield
-    with db_transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE payments_ledgerentry DISABLE TRIGGER payments_ledgerentry_no_truncate")
-        cursor.execute("TRUNCATE payments_ledgerentry")
-        cursor.execute("ALTER TABLE payments_ledgerentry ENABLE TRIGGER payments_ledgerentry_no_truncate")
 
 
 def age(txn, **field_ago):

@@ -21,7 +21,7 @@ from payments.models import LedgerEntry, Transaction
 from payments.stripe_client import SimulatedConnectGateway
 from tests.factories import ListingFactory, SellerFactory, UserFactory
 from tests.payments.purchase_helpers import paid, reload
-from tests.payments.test_commands import age, ledger_db  # noqa: F401 (fixture)
+from tests.payments.test_commands import age
 
 pytestmark = pytest.mark.django_db
 

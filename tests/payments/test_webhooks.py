@@ -25,7 +25,6 @@ from tests.payments.stripe_events import (
     sign_payload,
     stripe_event,
 )
-from tests.payments.test_commands import ledger_db  # noqa: F401 (fixture)
 
 S = Transaction.Status
 K = LedgerEntry.Kind
@@ -455,7 +454,7 @@ class TestAccountUpdated:
 
 
 # --- Concurrent duplicate deliveries --------------------------------------------------------------
-def test_concurrent_duplicate_deliveries_have_one_effect(ledger_db):  # noqa: F811
+def test_concurrent_duplicate_deliveries_have_one_effect(ledger_db):
     txn = start()
     event = succeeded_event(txn)
     barrier = threading.Barrier(4, timeout=20)
