@@ -166,6 +166,7 @@ def preview(request, listing_id: uuid.UUID):
         and listing.price_cents is not None,
         "can_contact": seller_active and listing.status != ListingStatus.SOLD,
         # Buttons lead back to the banner: nothing can be bought from a preview.
+        "is_preview": True,
         "buy_url": "#preview-banner",
         "contact_url": "#preview-banner",
         "edit_url": _edit_url(listing),
