@@ -292,3 +292,14 @@ def test_header_offers_start_selling_or_the_dashboard(client):
     body = client.get(reverse("home")).content.decode()
     assert f'href="{reverse("sell:dashboard")}">Dashboard</a>' in body
     assert "Start selling" not in body
+
+
+@pytest.mark.django_db
+def test_start_page_query_count_is_fixed(client, django_assert_max_num_queries):
+    from django.urls import reverse
+
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory())
+    with django_assert_max_num_queries(1):  # the session's user; payout status is cached or absent
+        assert client.get(reverse("sell:start")).status_code == 200

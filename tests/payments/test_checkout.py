@@ -206,3 +206,10 @@ def test_3d_secure_card_requires_action_then_confirm_marks_paid(client, localstr
     assert answer["status"] == "succeeded"
     assert reload(txn).status == Transaction.Status.PROCESSING
     assert ledger_totals(reload(txn))["charge"] == 1_999
+
+
+def test_checkout_page_query_count_is_fixed(client, localstripe, django_assert_max_num_queries):
+    txn = start()
+    client.force_login(txn.buyer)
+    with django_assert_max_num_queries(2):  # the user, the transaction with its listing
+        assert client.get(reverse("payments:checkout", args=[txn.pk])).status_code == 200
