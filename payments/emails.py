@@ -1,0 +1,170 @@
+"""Emails about a purchase: the buyer's receipt, the seller's sale and payout notices, refunds.
+
+``payments.hooks`` calls these after the change is committed. Each re-reads the transaction
+(the caller's instance may be stale) and takes every amount from the ledger, so an email
+states what was booked, not what a row said before. Each message goes to one party only:
+the buyer's and the seller's addresses are private, and never appear in the other's mail.
+Failures propagate; the hook runner logs them.
+"""
+
+from datetime import datetime
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from marketplace.money import format_amount
+from payments.models import LedgerKind, Transaction, TransactionStatus
+from payments.services import ledger_totals
+
+Kind = LedgerKind
+Status = TransactionStatus
+
+TEMPLATE_DIR = "emails/payments"
+
+
+def _reload(transaction: Transaction) -> Transaction:
+    return Transaction.objects.select_related("listing", "buyer", "seller").get(pk=transaction.pk)
+
+
+def _order_url(txn: Transaction) -> str:
+    return f"{settings.SITE_URL.rstrip('/')}{reverse('payments:order', args=[txn.pk])}"
+
+
+def _title(txn: Transaction) -> str:
+    return txn.listing.title if txn.listing is not None else "an item"
+
+
+def _seller_name(seller) -> str:
+    return seller.seller_display_name or seller.display_name
+
+
+def _paid_at(txn: Transaction) -> datetime | None:
+    """When the payment succeeded: the first move to processing in the status history."""
+    for entry in txn.metadata.get("history", []):
+        if entry.get("status") == Status.PROCESSING and entry.get("at"):
+            return datetime.fromisoformat(entry["at"])
+    return None
+
+
+def _amounts(txn: Transaction) -> dict[str, int]:
+    """Ledger totals in minor units of ``txn.currency``.
+
+    ``payout`` is the seller's share: what the buyer paid and kept paid, less the platform
+    fee; nothing once refunded in full. ``taken_back`` is what the seller was transferred
+    beyond that share: after release a refund is pulled back from the transfer by a later
+    step (or owed), so the amount is stated as due, not as already reversed.
+    """
+    totals = ledger_totals(txn)
+    charged = totals[Kind.CHARGE]
+    fee = totals.get(Kind.PLATFORM_FEE, 0) - totals.get(Kind.PLATFORM_FEE_REVERSAL, 0)
+    refunded = totals.get(Kind.REFUND, 0)
+    refunded_in_full = txn.status == Status.REFUNDED or (charged > 0 and refunded >= charged)
+    payout = 0 if refunded_in_full else max(charged - fee - refunded, 0)
+    transferred = totals.get(Kind.TRANSFER, 0)
+    return {
+        "charged": charged,
+        "platform_fee": fee,
+        "refunded": refunded,
+        "refunded_in_full": refunded_in_full,
+        "payout": payout,
+        "transferred": transferred,
+        "taken_back": max(transferred - payout, 0),
+    }
+
+
+def _context(txn: Transaction, recipient, **extra) -> dict:
+    return {
+        "txn": txn,
+        "reference": str(txn.pk),
+        "title": _title(txn),
+        "currency": txn.currency,
+        "recipient_name": recipient.first_name,
+        "order_url": _order_url(txn),
+        "amounts": _amounts(txn),
+        **extra,
+    }
+
+
+def _send(*, template: str, subject: str, context: dict, to: str) -> None:
+    """Render ``<template>.txt`` and ``<template>.html`` and send them to one address."""
+    body = render_to_string(f"{TEMPLATE_DIR}/{template}.txt", context)
+    html = render_to_string(f"{TEMPLATE_DIR}/{template}.html", {**context, "subject": subject})
+    # A listing title may hold a line break; a header may not.
+    message = EmailMultiAlternatives(
+        subject=" ".join(subject.split()),
+        body=body,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[to],
+    )
+    message.attach_alternative(html, "text/html")
+    message.send()
+
+
+def send_order_receipt(transaction: Transaction) -> None:
+    """The buyer's receipt, once the payment succeeded (pending -> processing)."""
+    txn = _reload(transaction)
+    context = _context(txn, txn.buyer, seller_name=_seller_name(txn.seller), paid_at=_paid_at(txn))
+    _send(
+        template="receipt",
+        subject=f"Your receipt for {context['title']}",
+        context=context,
+        to=txn.buyer.email,
+    )
+
+
+def send_sale_notice(transaction: Transaction) -> None:
+    """The seller's notice of a paid sale: what the buyer paid, the fee, the payout and when."""
+    txn = _reload(transaction)
+    context = _context(txn, txn.seller)
+    _send(
+        template="sale",
+        subject=f"You sold {context['title']}",
+        context=context,
+        to=txn.seller.email,
+    )
+
+
+def send_payout_notice(transaction: Transaction) -> None:
+    """The seller's notice that escrow was released and what was transferred to them."""
+    txn = _reload(transaction)
+    context = _context(txn, txn.seller)
+    _send(
+        template="payout",
+        subject=f"Your payout for {context['title']}",
+        context=context,
+        to=txn.seller.email,
+    )
+
+
+def send_refund_notice(transaction: Transaction, amount_cents: int) -> None:
+    """Tell the buyer they were refunded ``amount_cents`` and the seller what it does to
+    their payout, one message each.
+
+    A payment that arrived after its checkout was cancelled is refunded at once: the buyer is
+    told why, and the seller, who never made that sale, is not written to.
+    """
+    txn = _reload(transaction)
+    refund = format_amount(amount_cents, txn.currency)
+    flags = {
+        "amount_cents": amount_cents,
+        "late_payment": txn.status == Status.CANCELLED,
+        "released": txn.escrow_released_at is not None,
+    }
+    buyer_context = _context(txn, txn.buyer, **flags)
+    _send(
+        template="refund_buyer",
+        subject=f"You were refunded {refund} for {buyer_context['title']}",
+        context=buyer_context,
+        to=txn.buyer.email,
+    )
+    if flags["late_payment"]:
+        return
+    seller_context = _context(txn, txn.seller, **flags)
+    _send(
+        template="refund_seller",
+        subject=f"{refund} was refunded to the buyer of {seller_context['title']}",
+        context=seller_context,
+        to=txn.seller.email,
+    )
