@@ -5,6 +5,7 @@ from django.urls import path  # noqa: F401 - used by the sections below as they 
 from listings.views import editor as editor_views
 from listings.views import photos as photo_views
 from listings.views import sell_dashboard
+from payments import sales_views
 
 app_name = "sell"
 
@@ -12,6 +13,7 @@ urlpatterns = [
     # --- onboarding and dashboard ---
     path("", sell_dashboard.dashboard, name="dashboard"),
     path("start/", sell_dashboard.start, name="start"),
+    path("sales/", sales_views.sales, name="sales"),
     # --- listing editor ---
     path("listings/new/", editor_views.create, name="listing_create"),
     path("listings/<uuid:listing_id>/edit/", editor_views.edit, name="listing_edit"),

@@ -8,19 +8,18 @@ from django.shortcuts import redirect, render
 
 from accounts.forms import SellerOnboardingForm
 from accounts.services import ensure_can_start_selling, seller_onboard
-from listings.models import ListingStatus
 from listings.selectors import seller_dashboard
 from marketplace.errors import ServiceError
-from payments.connect import PayoutStatus, seller_payout_status, seller_payouts_waiting_count
+from payments.connect import PayoutStatus, seller_payout_status
+from payments.selectors import seller_recent_sales, seller_sales_summary
 
 # Where a ServiceError from seller_onboard belongs on the form; others go above it.
 FIELD_OF_ERROR = {"display_name_invalid": "display_name", "phone_invalid": "phone_number"}
 
 
-def _payouts(user, *, reserved: int | None = None) -> dict:
+def _payouts(user, *, summary=None) -> dict:
     """The payouts panel: status from the Redis-cached readiness (no SQL), and on the
-    dashboard the sales waiting for it. A processing sale always holds a reserved listing, so
-    with none reserved (``reserved`` from the dashboard's counts) nothing waits: no query."""
+    dashboard (``summary`` from ``seller_sales_summary``) the sales waiting for it."""
     if not user.is_seller:
         return {
             "payout_status": PayoutStatus.NOT_CONNECTED,
@@ -28,8 +27,8 @@ def _payouts(user, *, reserved: int | None = None) -> dict:
         }
     status = seller_payout_status(user=user)
     waiting = 0
-    if reserved and status != PayoutStatus.ENABLED:
-        waiting = seller_payouts_waiting_count(seller=user)
+    if summary and status != PayoutStatus.ENABLED:
+        waiting = sum(line.waiting_count for line in summary)
     return {
         "payout_status": status,
         "payouts_simulated": settings.STRIPE_CONNECT_SIMULATED,
@@ -96,5 +95,14 @@ def dashboard(request):
     page = seller_dashboard(
         seller=request.user, status=request.GET.get("status"), cursor=request.GET.get("cursor")
     )
-    reserved = next((tab.count for tab in page.tabs if tab.status == ListingStatus.RESERVED), 0)
-    return render(request, "sell/dashboard.html", {"page": page, **_payouts(request.user, reserved=reserved)})
+    # Every sale keeps its listing (the key is PROTECT, and only drafts never published can
+    # be deleted), so a seller without listings has no sales: no query for them.
+    summary = seller_sales_summary(seller=request.user) if page.total else []
+    recent_sales = seller_recent_sales(seller=request.user) if summary else []
+    context = {
+        "page": page,
+        "sales_summary": summary,
+        "recent_sales": recent_sales,
+        **_payouts(request.user, summary=summary),
+    }
+    return render(request, "sell/dashboard.html", context)

@@ -1,0 +1,222 @@
+"""Reads of the payments app for the seller's pages: the sales page, its summary per
+currency, and the dashboard's most recent sales.
+
+Money a sale has actually moved (refunded, paid out) is read from the append-only ledger,
+never from the transaction's own columns: those say what the sale was priced at, the ledger
+says what happened. Ledger sums are correlated subqueries on the page's own query, so a page
+costs the same number of queries whatever it holds.
+"""
+
+from dataclasses import dataclass
+
+from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from marketplace.pagination import newest_first_page
+from payments import payouts
+from payments.connect import PayoutStatus, seller_payout_status
+from payments.models import LedgerEntry, LedgerKind, Transaction, TransactionStatus
+
+SELLER_SALES_PAGE_SIZE = 25
+SELLER_SALES_CURSOR_SALT = "payments.seller-sales.cursor"
+SELLER_SALES_ALL = "all"
+
+# The sales page's tabs, in order: (key, label). Every key but "all" is a status.
+SALES_TABS = (
+    (SELLER_SALES_ALL, "All"),
+    (TransactionStatus.PENDING, "Awaiting payment"),
+    (TransactionStatus.PROCESSING, "Paid, in escrow"),
+    (TransactionStatus.COMPLETED, "Completed"),
+    (TransactionStatus.REFUNDED, "Refunded"),
+    (TransactionStatus.CANCELLED, "Cancelled"),
+    (TransactionStatus.DISPUTED, "Disputed"),
+)
+
+# Kinds that take back money already transferred to the seller. ``seller_debt`` (what the
+# seller owes the platform, netted against transfers) joins them once the ledger has it.
+_TRANSFER_DEDUCTIONS = tuple(
+    kind for kind in (LedgerKind.TRANSFER_REVERSAL.value, "seller_debt") if kind in LedgerKind.values
+)
+
+# Why a paid sale past its escrow date is not paid out yet, by the seller's payout status.
+PAYOUT_WAIT_REASONS = {
+    PayoutStatus.NOT_CONNECTED: payouts.NO_ACCOUNT_MESSAGE,
+    PayoutStatus.INCOMPLETE: payouts.ONBOARDING_MESSAGE,
+    PayoutStatus.UNKNOWN: "We could not check your Stripe account just now; the sale is paid out as soon "
+    "as your account can receive payouts.",
+}
+PAYOUT_DUE_MESSAGE = "Escrow is over: the payout is on its way with the next payout run."
+
+
+@dataclass
+class SalesTab:
+    status: str
+    label: str
+    count: int
+    current: bool
+
+
+@dataclass
+class SellerSalesPage:
+    status: str
+    tabs: list[SalesTab]
+    # Transactions, listing and buyer joined, each with ``refunded_cents``, ``paid_out_cents``
+    # (from the ledger) and ``payout_wait_reason`` (a message, or "").
+    sales: list[Transaction]
+    next_cursor: str | None
+    cursor_invalid: bool = False
+
+    @property
+    def total(self) -> int:
+        return next(tab.count for tab in self.tabs if tab.status == SELLER_SALES_ALL)
+
+    @property
+    def current_tab(self) -> SalesTab:
+        return next(tab for tab in self.tabs if tab.current)
+
+
+@dataclass
+class CurrencySummary:
+    currency: str
+    in_escrow_cents: int  # paid sales not released yet: their payouts less refunds
+    paid_out_cents: int  # transfers to the seller, net of reversals and seller debt
+    refunded_cents: int
+    sales_count: int  # every transaction in this currency, whatever its status
+    waiting_count: int  # paid sales past their escrow date that are not released
+
+
+def _ledger_sum(*, plus: tuple[str, ...], minus: tuple[str, ...] = ()) -> Coalesce:
+    """Per transaction (``OuterRef("pk")``): the ledger amounts of the ``plus`` kinds less
+    those of the ``minus`` kinds, 0 without rows."""
+    total = Coalesce(Sum("amount_cents", filter=Q(kind__in=plus)), 0)
+    if minus:
+        total = total - Coalesce(Sum("amount_cents", filter=Q(kind__in=minus)), 0)
+    rows = (
+        LedgerEntry.objects.filter(transaction_id=OuterRef("pk"), kind__in=(*plus, *minus))
+        .order_by()
+        .values("transaction_id")
+        .annotate(total=total)
+        .values("total")
+    )
+    return Coalesce(Subquery(rows, output_field=IntegerField()), Value(0))
+
+
+def _refunded():
+    return _ledger_sum(plus=(LedgerKind.REFUND.value,))
+
+
+def _paid_out():
+    return _ledger_sum(plus=(LedgerKind.TRANSFER.value,), minus=_TRANSFER_DEDUCTIONS)
+
+
+def _waiting_q(now) -> Q:
+    return Q(
+        status=TransactionStatus.PROCESSING,
+        escrow_released_at__isnull=True,
+        escrow_release_date__lte=now,
+    )
+
+
+def _seller_sales(seller) -> QuerySet:
+    return (
+        Transaction.objects.filter(seller_id=seller.pk)
+        .select_related("listing", "buyer")
+        .defer(
+            "metadata",
+            "buyer_note",
+            "seller_note",
+            "listing__description",
+            "listing__attributes",
+            "listing__images",
+            "listing__videos",
+            "listing__search_vector",
+            "listing__meta_title",
+            "listing__meta_description",
+        )
+    )
+
+
+def seller_sales_counts(*, seller) -> dict[str, int]:
+    """The seller's transactions per status and in all ("all"): one aggregate query."""
+    return Transaction.objects.filter(seller_id=seller.pk).aggregate(
+        **{SELLER_SALES_ALL: Count("pk")},
+        **{status.value: Count("pk", filter=Q(status=status)) for status in TransactionStatus},
+    )
+
+
+def seller_sales_page(
+    *,
+    seller,
+    status: str | None,
+    cursor: str | None,
+    limit: int = SELLER_SALES_PAGE_SIZE,
+    payout_status: PayoutStatus | None = None,
+) -> SellerSalesPage:
+    """One page of the seller's sales of one status tab (unknown or None: all), newest
+    first, with the count of every tab. Two queries: the counts, and the page with its
+    listing, buyer and ledger sums.
+
+    Keyset-paginated on (created_at, id), both descending; the cursor is signed and names
+    its tab, so a tampered or foreign cursor gives the first page with ``cursor_invalid``.
+    ``payout_status`` (the caller's, if it has it) explains sales that wait for payouts;
+    without it, it is read (Redis-cached, no SQL) only when such a sale is on the page.
+    """
+    if status not in {key for key, _ in SALES_TABS}:
+        status = SELLER_SALES_ALL
+    counts = seller_sales_counts(seller=seller)
+    sales = _seller_sales(seller).annotate(refunded_cents=_refunded(), paid_out_cents=_paid_out())
+    if status != SELLER_SALES_ALL:
+        sales = sales.filter(status=status)
+    page = newest_first_page(
+        sales, field="created_at", cursor=cursor, salt=SELLER_SALES_CURSOR_SALT, limit=limit, scope=status
+    )
+    now = timezone.now()
+    for sale in page.rows:
+        sale.payout_wait_reason = ""
+        waiting = (
+            sale.status == TransactionStatus.PROCESSING
+            and sale.escrow_released_at is None
+            and sale.escrow_release_date is not None
+            and sale.escrow_release_date <= now
+        )
+        if waiting:
+            if payout_status is None:
+                payout_status = seller_payout_status(user=seller)
+            sale.payout_wait_reason = PAYOUT_WAIT_REASONS.get(payout_status, PAYOUT_DUE_MESSAGE)
+    tabs = [
+        SalesTab(str(key), label, count=counts[str(key)], current=key == status) for key, label in SALES_TABS
+    ]
+    return SellerSalesPage(
+        status=str(status),
+        tabs=tabs,
+        sales=page.rows,
+        next_cursor=page.next_cursor,
+        cursor_invalid=page.cursor_invalid,
+    )
+
+
+def seller_sales_summary(*, seller) -> list[CurrencySummary]:
+    """The seller's money per currency (alphabetical), one grouped query: in escrow, paid
+    out and refunded (from the ledger), the number of sales and of those waiting for a
+    payout past their escrow date. Empty for a seller without sales."""
+    in_escrow = Q(status=TransactionStatus.PROCESSING, escrow_released_at__isnull=True)
+    rows = (
+        Transaction.objects.filter(seller_id=seller.pk)
+        .annotate(refunded=_refunded(), paid_out=_paid_out())
+        .values("currency")
+        .annotate(
+            in_escrow_cents=Coalesce(Sum(F("seller_payout_cents") - F("refunded"), filter=in_escrow), 0),
+            paid_out_cents=Coalesce(Sum("paid_out"), 0),
+            refunded_cents=Coalesce(Sum("refunded"), 0),
+            sales_count=Count("pk"),
+            waiting_count=Count("pk", filter=_waiting_q(timezone.now())),
+        )
+        .order_by("currency")
+    )
+    return [CurrencySummary(**row) for row in rows]
+
+
+def seller_recent_sales(*, seller, limit: int = 5) -> list[Transaction]:
+    """The seller's ``limit`` newest sales, listing and buyer joined: one query."""
+    return list(_seller_sales(seller).order_by("-created_at", "-id")[:limit])
