@@ -157,6 +157,8 @@ STORAGES = {
 
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Marketplace <no-reply@marketplace.local>")
+# Absolute links in emails sent outside a request (receipts sent from Stripe's webhook).
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 
 # --- Marketplace rules ----------------------------------------------------------------
 # ISO-4217 codes accepted for prices, with their minor-unit exponents.

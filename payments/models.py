@@ -141,7 +141,8 @@ class LedgerKind(models.TextChoices):
     transfer_reversal (seller's transfer pulled back). Money out: transfer (to the seller),
     refund (to the buyer), dispute (funds withdrawn by the card network). platform_fee and
     platform_fee_reversal move no money: they earmark (and give back) the platform's share of
-    what it holds.
+    what it holds. seller_debt moves no money either: Stripe refused to pull a transfer back
+    after a refund, so the seller owes the platform that amount (a receivable for staff).
     """
 
     CHARGE = "charge", "Charge"
@@ -152,6 +153,7 @@ class LedgerKind(models.TextChoices):
     REFUND = "refund", "Refund"
     DISPUTE = "dispute", "Dispute"
     DISPUTE_WON = "dispute_won", "Dispute won"
+    SELLER_DEBT = "seller_debt", "Owed by seller"
 
 
 class LedgerEntry(models.Model):

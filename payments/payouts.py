@@ -56,10 +56,12 @@ def payout_transfer(transaction, *, amount_cents: int) -> str:
     return transfer.id
 
 
-def payout_reversal(*, transfer_id: str, amount_cents: int, refund_id: str) -> str:
-    """Pull ``amount_cents`` of the seller's transfer back for the refund ``refund_id``; return
-    the reversal id. Idempotent per refund (``reversal-<refund id>``)."""
+def payout_reversal(transaction, *, amount_cents: int, idempotency_key: str) -> str:
+    """Pull ``amount_cents`` of the seller's transfer for ``transaction`` back; return the
+    reversal id. ``stripe.InvalidRequestError`` means Stripe refused (the seller's balance
+    cannot cover it, or nothing of the transfer is left to reverse); other Stripe errors are
+    worth retrying with the same key."""
     reversal = connect_gateway().create_transfer_reversal(
-        transfer_id=transfer_id, amount_cents=amount_cents, idempotency_key=f"reversal-{refund_id}"
+        transfer_id=transaction.transfer_id, amount_cents=amount_cents, idempotency_key=idempotency_key
     )
     return reversal.id

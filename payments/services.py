@@ -11,21 +11,29 @@ it belongs to; amounts are positive, the kind gives the direction; see ``LedgerK
 - Released: ``transfer`` = seller payout less any partial refunds made before release.
 - Partial refunds come out of the seller's share: the platform keeps its fee, and all
   partial refunds together may not exceed the seller payout (refund in full instead).
-  After release a partial refund also pulls the same amount back from the seller
-  (``transfer_reversal``), so the platform is never out of pocket.
 - A full refund (what remains of the charge) returns the platform fee too
-  (``platform_fee_reversal``) and, after release, reverses what was transferred.
+  (``platform_fee_reversal``).
 - A lost dispute is settled like a full refund (the card network took the money back);
   a won dispute books the returned funds (``dispute_won``).
+- After release, a refund or a lost dispute leaves the seller holding more than their share:
+  ``transaction_reverse_due`` pulls it back from their transfer (``transfer_reversal``), or
+  books what they owe (``seller_debt``) when Stripe refuses, so the platform is never
+  silently out of pocket. Until then ``reconcile`` reports the transaction.
+- A payment that succeeds after its checkout was cancelled is refunded at once: the
+  cancelled transaction books the ``charge`` and its ``refund``.
 
 So for every settled transaction: charge = transfers + platform fees + refunds + disputes,
 each net of its reversals; ``manage.py reconcile`` checks it from the ledger.
+
+Each committed change calls one function of ``payments.hooks`` (receipts, notices; the
+notifications and review prompts hook in there).
 """
 
 import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+import stripe
 from django.conf import settings
 from django.db import IntegrityError
 from django.db import transaction as db_transaction
@@ -36,7 +44,8 @@ from accounts.services import ensure_can_transact
 from listings.models import Listing, ListingStatus, ListingVisibility, PricingType
 from listings.services import listing_purchase_move
 from marketplace.errors import ServiceError
-from payments import payouts
+from marketplace.money import format_amount
+from payments import hooks, payouts
 from payments.fees import platform_fee_cents
 from payments.models import LedgerEntry, LedgerKind, Transaction, TransactionStatus
 
@@ -178,7 +187,23 @@ def transaction_transition(
                 listing_purchase_move(listing=listing, action="release")
             elif to_status == Status.COMPLETED and current == Status.PROCESSING:
                 listing_purchase_move(listing=listing, action="complete_sale", sold_at=at)
+        _announce(locked, current)
     return locked
+
+
+def _announce(transaction: Transaction, previous: str) -> None:
+    """Call the hook of a status change once it commits (refunds call theirs with the amount)."""
+    to_status = transaction.status
+    if previous == Status.DISPUTED:
+        hooks.after_commit(hooks.order_dispute_closed, transaction, to_status != Status.REFUNDED)
+    elif to_status == Status.PROCESSING:
+        hooks.after_commit(hooks.order_paid, transaction)
+    elif to_status == Status.CANCELLED:
+        hooks.after_commit(hooks.order_cancelled, transaction)
+    elif to_status == Status.COMPLETED:
+        hooks.after_commit(hooks.order_completed, transaction)
+    elif to_status == Status.DISPUTED:
+        hooks.after_commit(hooks.order_disputed, transaction)
 
 
 # --- Buying -------------------------------------------------------------------------------
@@ -359,6 +384,7 @@ def transaction_confirm_receipt(*, transaction: Transaction, actor) -> Transacti
             locked.escrow_release_date = now
         locked.metadata = {**locked.metadata, "receipt_confirmed_at": now.isoformat()}
         locked.save(update_fields=["escrow_release_date", "metadata"])
+        hooks.after_commit(hooks.order_receipt_confirmed, locked)
     return locked
 
 
@@ -440,17 +466,37 @@ def _positive_int(value, name: str) -> None:
         raise ServiceError(f"The {name} must be a positive amount in minor units.", code="invalid")
 
 
-def transaction_refund(
-    *, transaction: Transaction, amount_cents: int, refund_id: str, actor, reversal_id: str = ""
-) -> Transaction:
+def refund_amount_check(transaction: Transaction, amount_cents: int) -> bool:
+    """Refuse a refund the rules do not allow (``ServiceError``); True if it refunds in full.
+
+    Reads the ledger; the caller holds the transaction's row lock.
+    """
+    _positive_int(amount_cents, "refund")
+    if transaction.status not in (Status.PROCESSING, Status.COMPLETED):
+        raise ServiceError("Only a paid purchase can be refunded.", code="invalid_transition")
+    refunded = ledger_totals(transaction)[Kind.REFUND]
+    remaining = transaction.total_cents - refunded
+    if amount_cents > remaining:
+        raise ServiceError(
+            f"At most {format_amount(remaining, transaction.currency)} remains to be refunded.",
+            code="too_much",
+        )
+    if amount_cents < remaining and refunded + amount_cents > transaction.seller_payout_cents:
+        raise ServiceError(
+            "Partial refunds cannot exceed the seller's payout; refund the whole amount instead.",
+            code="too_much",
+        )
+    return amount_cents == remaining
+
+
+def transaction_refund(*, transaction: Transaction, amount_cents: int, refund_id: str, actor) -> Transaction:
     """Book a refund of ``amount_cents`` made at Stripe as ``refund_id`` (full or partial).
 
     Rules in the module docstring: partial refunds (together at most the seller payout) come
-    out of the seller's share, before release from the escrow, after release by reversing
-    that much of the transfer (``reversal_id``); a refund of everything that remains makes
-    the transaction refunded, returns the platform fee, reverses the rest of the transfer
-    after release, and before release makes the listing active again. Idempotent per
-    ``refund_id``.
+    out of the seller's share; a refund of everything that remains makes the transaction
+    refunded, returns the platform fee, and before release makes the listing active again.
+    After release the caller pulls the seller's part back with ``transaction_reverse_due``.
+    Idempotent per ``refund_id``.
     """
     _ensure_refunder(transaction, actor)
     _positive_int(amount_cents, "refund")
@@ -460,38 +506,87 @@ def transaction_refund(
         locked = _lock(transaction)
         if LedgerEntry.objects.filter(kind=Kind.REFUND, external_id=refund_id).exists():
             return locked
-        if locked.status not in (Status.PROCESSING, Status.COMPLETED):
-            raise ServiceError("Only a paid purchase can be refunded.", code="invalid_transition")
-        totals = ledger_totals(locked)
-        refunded = totals[Kind.REFUND]
-        remaining = locked.total_cents - refunded
-        released = locked.escrow_released_at is not None
-        if amount_cents > remaining:
-            raise ServiceError(f"At most {remaining} remains to be refunded.", code="too_much")
-        if amount_cents == remaining:
-            transferred = totals[Kind.TRANSFER] - totals[Kind.TRANSFER_REVERSAL]
+        if refund_amount_check(locked, amount_cents):
+            totals = ledger_totals(locked)
             fee = totals[Kind.PLATFORM_FEE] - totals[Kind.PLATFORM_FEE_REVERSAL]
-            return transaction_transition(
+            locked = transaction_transition(
                 transaction=locked,
                 to_status=Status.REFUNDED,
-                ledger=[
-                    (Kind.REFUND, amount_cents, refund_id),
-                    (Kind.TRANSFER_REVERSAL, transferred if released else 0, reversal_id),
-                    (Kind.PLATFORM_FEE_REVERSAL, fee, ""),
-                ],
+                ledger=[(Kind.REFUND, amount_cents, refund_id), (Kind.PLATFORM_FEE_REVERSAL, fee, "")],
             )
-        if refunded + amount_cents > locked.seller_payout_cents:
-            raise ServiceError(
-                "Partial refunds cannot exceed the seller's payout; refund the whole amount instead.",
-                code="too_much",
+        else:
+            _write_ledger(locked, [(Kind.REFUND, amount_cents, refund_id)])
+        hooks.after_commit(hooks.order_refunded, locked, amount_cents)
+    return locked
+
+
+def seller_reversal_due_cents(transaction: Transaction) -> int:
+    """After release: what the seller holds beyond their share, to pull back. Their share is
+    nothing once refunded in full (or a dispute is lost), else the payout less partial refunds."""
+    if transaction.escrow_released_at is None:
+        return 0
+    totals = ledger_totals(transaction)
+    held = totals[Kind.TRANSFER] - totals[Kind.TRANSFER_REVERSAL] - totals[Kind.SELLER_DEBT]
+    share = (
+        0 if transaction.status == Status.REFUNDED else transaction.seller_payout_cents - totals[Kind.REFUND]
+    )
+    return max(held - share, 0)
+
+
+def transaction_reverse_due(*, transaction: Transaction) -> Transaction:
+    """Pull back from the seller's transfer what they hold beyond their share after a refund
+    or a lost dispute that came after release, and book it (``transfer_reversal``).
+
+    When Stripe refuses (``stripe.InvalidRequestError``: their balance cannot cover it), the
+    amount is booked as ``seller_debt`` for staff to collect. Other Stripe errors propagate
+    with nothing booked: a retry (the ``charge.refunded`` webhook, the refund form) uses the
+    same idempotency key, which is derived from the share the seller keeps, so it cannot
+    reverse twice. Nothing to do before release or when nothing is due.
+    """
+    with db_transaction.atomic():
+        locked = _lock(transaction)
+        due = seller_reversal_due_cents(locked)
+        if not due:
+            return locked
+        totals = ledger_totals(locked)
+        keeps = totals[Kind.TRANSFER] - totals[Kind.TRANSFER_REVERSAL] - totals[Kind.SELLER_DEBT] - due
+        try:
+            reversal_id = payouts.payout_reversal(
+                locked, amount_cents=due, idempotency_key=f"reversal-{locked.pk}-{keeps}"
             )
+        except stripe.InvalidRequestError as refusal:
+            logger.warning(
+                "Stripe refused to reverse %s of transfer %s (%s): booked as owed by seller %s.",
+                due,
+                locked.transfer_id,
+                refusal.user_message or refusal,
+                locked.seller_id,
+            )
+            _write_ledger(locked, [(Kind.SELLER_DEBT, due, "")])
+        else:
+            _write_ledger(locked, [(Kind.TRANSFER_REVERSAL, due, reversal_id)])
+    return locked
+
+
+def transaction_book_late_payment(
+    *, transaction: Transaction, charge_id: str, amount_cents: int, refund_id: str
+) -> Transaction:
+    """A payment that succeeded after its checkout was cancelled, refunded at once as
+    ``refund_id``: the cancelled transaction books the charge and the refund (it stays
+    cancelled; the listing is not touched). Idempotent per charge."""
+    _positive_int(amount_cents, "payment")
+    if not charge_id or not refund_id:
+        raise ValueError("charge_id and refund_id are required.")
+    with db_transaction.atomic():
+        locked = _lock(transaction)
+        if locked.status != Status.CANCELLED:
+            raise ServiceError("Only a cancelled purchase refunds a late payment.", code="invalid_transition")
+        if LedgerEntry.objects.filter(kind=Kind.CHARGE, external_id=charge_id).exists():
+            return locked
         _write_ledger(
-            locked,
-            [
-                (Kind.REFUND, amount_cents, refund_id),
-                (Kind.TRANSFER_REVERSAL, amount_cents if released else 0, reversal_id),
-            ],
+            locked, [(Kind.CHARGE, amount_cents, charge_id), (Kind.REFUND, amount_cents, refund_id)]
         )
+        hooks.after_commit(hooks.order_refunded, locked, amount_cents)
     return locked
 
 
@@ -513,13 +608,12 @@ def transaction_dispute_open(*, transaction: Transaction, dispute_id: str, amoun
         )
 
 
-def transaction_dispute_close(
-    *, transaction: Transaction, dispute_id: str, won: bool, reversal_id: str = ""
-) -> Transaction:
+def transaction_dispute_close(*, transaction: Transaction, dispute_id: str, won: bool) -> Transaction:
     """The dispute ended. Won: the funds come back (``dispute_won``) and the purchase returns
     to processing (before release) or completed (after). Lost: settled like a full refund,
-    status refunded (fee returned, transfer reversed after release, listing active again
-    before release). Idempotent: a closed dispute is returned unchanged."""
+    status refunded (fee returned, listing active again before release; after release the
+    caller pulls the transfer back with ``transaction_reverse_due``). Idempotent: a closed
+    dispute is returned unchanged."""
     with db_transaction.atomic():
         locked = _lock(transaction)
         if locked.status != Status.DISPUTED:
@@ -536,15 +630,9 @@ def transaction_dispute_close(
                 to_status=Status.COMPLETED if released else Status.PROCESSING,
                 ledger=[(Kind.DISPUTE_WON, totals[Kind.DISPUTE] - totals[Kind.DISPUTE_WON], f"{dispute_id}")],
             )
-        transferred = totals[Kind.TRANSFER] - totals[Kind.TRANSFER_REVERSAL]
         fee = totals[Kind.PLATFORM_FEE] - totals[Kind.PLATFORM_FEE_REVERSAL]
         return transaction_transition(
-            transaction=locked,
-            to_status=Status.REFUNDED,
-            ledger=[
-                (Kind.TRANSFER_REVERSAL, transferred if released else 0, reversal_id),
-                (Kind.PLATFORM_FEE_REVERSAL, fee, ""),
-            ],
+            transaction=locked, to_status=Status.REFUNDED, ledger=[(Kind.PLATFORM_FEE_REVERSAL, fee, "")]
         )
 
 

@@ -78,10 +78,17 @@ def retrieve_payment_intent(payment_intent_id: str) -> stripe.PaymentIntent:
     return stripe_client().v1.payment_intents.retrieve(payment_intent_id)
 
 
-def create_refund(*, payment_intent_id: str, amount_cents: int, idempotency_key: str) -> stripe.Refund:
-    return stripe_client().v1.refunds.create(
-        {"payment_intent": payment_intent_id, "amount": amount_cents}, {"idempotency_key": idempotency_key}
-    )
+def create_refund(
+    *, payment_intent_id: str, amount_cents: int, idempotency_key: str, metadata: dict[str, str] | None = None
+) -> stripe.Refund:
+    params: dict[str, Any] = {"payment_intent": payment_intent_id, "amount": amount_cents}
+    if metadata:
+        params["metadata"] = metadata
+    return stripe_client().v1.refunds.create(params, {"idempotency_key": idempotency_key})
+
+
+def retrieve_charge(charge_id: str) -> stripe.Charge:
+    return stripe_client().v1.charges.retrieve(charge_id)
 
 
 # --- Connect ----------------------------------------------------------------------------------

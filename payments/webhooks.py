@@ -33,10 +33,13 @@ from payments.connect import payout_status_changed
 from payments.models import LedgerEntry, LedgerKind, StripeEvent, Transaction, TransactionStatus
 from payments.services import (
     _lock,
+    seller_reversal_due_cents,
+    transaction_book_late_payment,
     transaction_dispute_close,
     transaction_dispute_open,
     transaction_mark_paid,
     transaction_refund,
+    transaction_reverse_due,
     transaction_transition,
 )
 
@@ -185,10 +188,10 @@ def payment_intent_succeeded(payment_intent: Event, event: Event) -> str:
     """Pending -> processing. A replay, or a transaction already past pending with this
     payment, is a no-op (``transaction_mark_paid`` is idempotent per payment intent).
 
-    A payment that succeeds for a transaction cancelled meanwhile (expired checkout) cannot be
-    refunded through the services (``transaction_refund`` books refunds of paid purchases only
-    and no service refunds a cancelled one), so it is recorded in the transaction's metadata
-    (``late_payments``) and logged as an error for staff to refund in the Stripe dashboard.
+    A payment that succeeds for a transaction cancelled meanwhile (an expired checkout paid
+    at the last second) is refunded in full at once (idempotency key ``late-<intent>``), and
+    the cancelled transaction books the charge and the refund. A Stripe error raises: the
+    event rolls back and Stripe's retry refunds it.
     """
     txn = _transaction_for_intent(payment_intent)
     if txn is None:
@@ -197,22 +200,7 @@ def payment_intent_succeeded(payment_intent: Event, event: Event) -> str:
     currency = str(payment_intent.get("currency", "")).upper()
     locked = _lock(txn)
     if locked.status == Status.CANCELLED:
-        late = list(locked.metadata.get("late_payments", []))
-        if not any(entry.get("payment_intent") == payment_intent["id"] for entry in late):
-            late.append(
-                {"payment_intent": payment_intent["id"], "amount_cents": amount, "event": event["id"]}
-            )
-            locked.metadata = {**locked.metadata, "late_payments": late}
-            locked.save(update_fields=["metadata"])
-        logger.error(
-            "Payment %s of %s %s succeeded for cancelled transaction %s: NOT refunded automatically, "
-            "refund it in the Stripe dashboard.",
-            payment_intent["id"],
-            amount,
-            currency,
-            locked.pk,
-        )
-        return "refused"
+        return _refund_late_payment(locked, payment_intent, amount)
     if locked.status != Status.PENDING and locked.payment_intent_id == payment_intent["id"]:
         return "ignored"  # already paid: a late or replayed success
     if amount != locked.total_cents or currency != locked.currency:
@@ -234,6 +222,30 @@ def payment_intent_succeeded(payment_intent: Event, event: Event) -> str:
         payment_intent_id=payment_intent["id"],
         charge_id=charge_id,
         amount_cents=amount,
+    )
+    return "processed"
+
+
+def _refund_late_payment(locked: Transaction, payment_intent: Event, amount: int) -> str:
+    charge_id = _charge_id_of(payment_intent)
+    if not charge_id:
+        raise ServiceError(f"Payment {payment_intent['id']} has no charge.", code="invalid")
+    if LedgerEntry.objects.filter(kind=Kind.CHARGE, external_id=charge_id).exists():
+        return "ignored"  # refunded already (a replay)
+    refund = stripe_client.create_refund(
+        payment_intent_id=payment_intent["id"],
+        amount_cents=amount,
+        idempotency_key=f"late-{payment_intent['id']}",
+        metadata={"transaction_id": str(locked.pk), "reason": "checkout cancelled before payment"},
+    )
+    transaction_book_late_payment(
+        transaction=locked, charge_id=charge_id, amount_cents=amount, refund_id=refund["id"]
+    )
+    logger.warning(
+        "Payment %s succeeded for cancelled transaction %s: refunded as %s.",
+        payment_intent["id"],
+        locked.pk,
+        refund["id"],
     )
     return "processed"
 
@@ -310,12 +322,16 @@ def charge_refunded(charge: Event, event: Event) -> str:
     )
     missing = refunded - sum(booked)
     if missing > 0:
-        transaction_refund(
+        locked = transaction_refund(
             transaction=locked,
             amount_cents=missing,
             refund_id=f"{charge['id']}:refunded:{refunded}",
             actor=None,
         )
+        outcome = "processed"
+    # After release the seller's part comes back; also the retry of a reversal that failed.
+    if locked.escrow_released_at is not None and seller_reversal_due_cents(locked):
+        transaction_reverse_due(transaction=locked)
         outcome = "processed"
     return outcome
 
@@ -350,7 +366,8 @@ def charge_dispute_closed(dispute: Event, event: Event) -> str:
         locked = transaction_dispute_open(
             transaction=locked, dispute_id=dispute["id"], amount_cents=dispute["amount"]
         )
-    transaction_dispute_close(transaction=locked, dispute_id=dispute["id"], won=status == "won")
+    locked = transaction_dispute_close(transaction=locked, dispute_id=dispute["id"], won=status == "won")
+    transaction_reverse_due(transaction=locked)  # lost after release: the seller's transfer comes back
     return "processed"
 
 

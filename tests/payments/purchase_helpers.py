@@ -5,13 +5,17 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from payments import stripe_client
 from payments.models import Transaction
 from payments.services import (
+    transaction_attach_payment_intent,
     transaction_confirm_receipt,
     transaction_mark_paid,
-    transaction_release,
+    transaction_release_due,
+    transaction_settle_payment_intent,
     transaction_start,
 )
+from payments.stripe_client import SimulatedConnectGateway
 from tests.factories import ListingFactory, UserFactory
 
 _ids = itertools.count(1)
@@ -37,11 +41,45 @@ def paid(**kwargs) -> Transaction:
 
 
 def released(**kwargs) -> Transaction:
-    txn = paid(**kwargs)
-    transaction_confirm_receipt(transaction=txn, actor=txn.buyer)
-    return transaction_release(
-        transaction=txn, transfer_id=next_id("tr"), at=timezone.now() + timedelta(seconds=1)
+    return release(paid(**kwargs))
+
+
+def payment_method(number: str = "4242424242424242") -> str:
+    """A test PaymentMethod created through the localstripe API (what Stripe.js would send)."""
+    pm = stripe_client.stripe_client().v1.payment_methods.create(
+        {"type": "card", "card": {"number": number, "exp_month": 12, "exp_year": 2034, "cvc": "123"}}
     )
+    return pm["id"]
+
+
+def paid_at_stripe(**kwargs) -> Transaction:
+    """Started and paid with a real PaymentIntent at localstripe (needs the localstripe fixture),
+    so refunds of it reach Stripe."""
+    txn = start(**kwargs)
+    intent = stripe_client.create_payment_intent(
+        amount_cents=txn.total_cents,
+        currency=txn.currency,
+        payment_method=payment_method(),
+        metadata={"transaction_id": str(txn.pk)},
+        idempotency_key=f"pi-{txn.pk}",
+    )
+    transaction_attach_payment_intent(transaction=txn, payment_intent_id=intent["id"])
+    transaction_settle_payment_intent(transaction=txn, payment_intent=intent)
+    return reload(txn)
+
+
+def release(txn: Transaction) -> Transaction:
+    """Confirm receipt and release through the real path: a transfer through the simulated
+    Connect gateway to the seller's onboarded account, so later reversals have a transfer."""
+    seller = txn.seller
+    if not seller.stripe_connect_id:
+        seller.stripe_connect_id = next_id("acct")
+        seller.save(update_fields=["stripe_connect_id"])
+    SimulatedConnectGateway().complete_onboarding(seller.stripe_connect_id)
+    transaction_confirm_receipt(transaction=txn, actor=txn.buyer)
+    outcome = transaction_release_due(transaction=txn, now=timezone.now() + timedelta(seconds=1))
+    assert outcome == "released", outcome
+    return reload(txn)
 
 
 def reload(txn: Transaction) -> Transaction:

@@ -11,17 +11,9 @@ from payments import stripe_client
 from payments.models import LedgerEntry, Transaction
 from payments.services import RESERVED_MESSAGE, ledger_totals, transaction_settle_payment_intent
 from tests.factories import ListingFactory, UserFactory
-from tests.payments.purchase_helpers import paid, reload, start
+from tests.payments.purchase_helpers import paid, payment_method, reload, start
 
 pytestmark = pytest.mark.django_db
-
-
-def payment_method(number: str) -> str:
-    """A test PaymentMethod created through the localstripe API (what Stripe.js would send)."""
-    pm = stripe_client.stripe_client().v1.payment_methods.create(
-        {"type": "card", "card": {"number": number, "exp_month": 12, "exp_year": 2034, "cvc": "123"}}
-    )
-    return pm["id"]
 
 
 def pay(client, txn, pm):

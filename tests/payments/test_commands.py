@@ -6,6 +6,7 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
+import stripe
 from django.core.management import CommandError, call_command
 from django.db import connections
 from django.utils import timezone
@@ -13,7 +14,13 @@ from django.utils import timezone
 from listings.models import Listing
 from payments import payouts
 from payments.models import LedgerEntry, Transaction
-from payments.services import transaction_dispute_open, transaction_refund
+from payments.services import (
+    transaction_book_late_payment,
+    transaction_cancel,
+    transaction_dispute_open,
+    transaction_refund,
+    transaction_reverse_due,
+)
 from payments.stripe_client import SimulatedConnectGateway
 from tests.factories import SellerFactory
 from tests.payments.purchase_helpers import paid, released, reload, start
@@ -185,6 +192,7 @@ def every_kind_of_transaction():
     refunded = released(price_cents=10_000)
     transaction_refund(transaction=refunded, amount_cents=300, refund_id="re_1", actor=None)
     transaction_refund(transaction=refunded, amount_cents=9_700, refund_id="re_2", actor=None)
+    transaction_reverse_due(transaction=refunded)
     disputed = paid()
     transaction_dispute_open(transaction=disputed, dispute_id="dp_1", amount_cents=disputed.total_cents)
     return refunded
@@ -221,6 +229,51 @@ def test_reconcile_fails_on_a_corrupted_ledger(corrupt):
     with pytest.raises(CommandError, match="1 transactions do not reconcile"):
         call_command("reconcile", stdout=out)
     assert f"OFF {refunded.pk} refunded" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_reconcile_reports_a_refund_after_release_until_the_transfer_is_pulled_back():
+    txn = released(price_cents=10_000)
+    transaction_refund(transaction=txn, amount_cents=1_000, refund_id="re_late", actor=None)
+    out = StringIO()
+    with pytest.raises(CommandError, match="1 transactions do not reconcile"):
+        call_command("reconcile", stdout=out)
+    assert f"OFF {txn.pk} completed" in out.getvalue()
+    transaction_reverse_due(transaction=txn)
+    assert "Every transaction reconciles" in run("reconcile")
+
+
+@pytest.mark.django_db
+def test_reconcile_accepts_what_the_seller_owes_and_says_so(monkeypatch):
+    txn = released(price_cents=10_000)
+    transaction_refund(transaction=txn, amount_cents=10_000, refund_id="re_all", actor=None)
+
+    def refuse(self, **kwargs):
+        raise stripe.InvalidRequestError("Insufficient funds.", param="amount")
+
+    monkeypatch.setattr(SimulatedConnectGateway, "create_transfer_reversal", refuse)
+    transaction_reverse_due(transaction=txn)
+    out = run("reconcile")
+    assert f"Sellers owe {txn.seller_payout_cents} (minor units) on 1 transactions" in out
+    assert "Every transaction reconciles" in out
+
+
+@pytest.mark.django_db
+def test_reconcile_accepts_a_late_payment_refunded_on_a_cancelled_purchase():
+    txn = start()
+    transaction_cancel(transaction=txn, actor=txn.buyer)
+    transaction_book_late_payment(
+        transaction=txn, charge_id="ch_late", amount_cents=txn.total_cents, refund_id="re_late"
+    )
+    assert "Every transaction reconciles" in run("reconcile")
+    # Half refunded would not add up.
+    other = start()
+    transaction_cancel(transaction=other, actor=other.buyer)
+    LedgerEntry.objects.create(
+        transaction=other, kind=K.CHARGE, amount_cents=other.total_cents, currency="USD"
+    )
+    with pytest.raises(CommandError):
+        run("reconcile")
 
 
 @pytest.mark.django_db

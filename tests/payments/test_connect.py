@@ -9,6 +9,7 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
+import stripe
 from django.core.management import CommandError, call_command
 from django.db import connections
 from django.urls import reverse
@@ -257,9 +258,11 @@ def test_payout_reversal_goes_through_the_gateway():
     seller_connect_account_create(user=seller)
     SimulatedConnectGateway().complete_onboarding(seller.stripe_connect_id)
     txn = reload(paid(listing=ListingFactory(seller=seller)))
-    transfer_id = payouts.payout_transfer(txn, amount_cents=1_000)
-    first = payouts.payout_reversal(transfer_id=transfer_id, amount_cents=400, refund_id="re_1")
-    assert payouts.payout_reversal(transfer_id=transfer_id, amount_cents=400, refund_id="re_1") == first
+    txn.transfer_id = payouts.payout_transfer(txn, amount_cents=1_000)
+    first = payouts.payout_reversal(txn, amount_cents=400, idempotency_key="reversal-1")
+    assert payouts.payout_reversal(txn, amount_cents=400, idempotency_key="reversal-1") == first
+    with pytest.raises(stripe.InvalidRequestError):  # more than is left of the transfer
+        payouts.payout_reversal(txn, amount_cents=601, idempotency_key="reversal-2")
 
 
 # --- The real StripeConnectGateway through the HTTP interceptor -----------------------------

@@ -5,20 +5,22 @@ count that does not grow with the sales."""
 from datetime import timedelta
 
 import pytest
+import stripe
 from django.conf import settings
 from django.shortcuts import resolve_url
 from django.urls import reverse
 from django.utils import timezone
 
 from payments import payouts
-from payments.models import LedgerEntry, LedgerKind, Transaction, TransactionStatus
+from payments.models import Transaction, TransactionStatus
 from payments.selectors import (
     seller_recent_sales,
     seller_sales_counts,
     seller_sales_page,
     seller_sales_summary,
 )
-from payments.services import transaction_cancel, transaction_refund
+from payments.services import transaction_cancel, transaction_refund, transaction_reverse_due
+from payments.stripe_client import SimulatedConnectGateway
 from tests.factories import ListingFactory, SellerFactory, UserFactory
 from tests.payments.purchase_helpers import paid, released, start
 
@@ -122,34 +124,34 @@ def test_a_partial_refund_shows_in_the_row_and_the_summary(client, seller):
     assert "$65.00" in body  # in escrow: the payout less the refund
 
 
-def book(txn, kind, amount_cents):
-    """A ledger row written directly (the ledger accepts INSERT): what the refund and reversal
-    services would book after release, without depending on their Stripe calls."""
-    LedgerEntry.objects.create(transaction=txn, kind=kind, amount_cents=amount_cents, currency=txn.currency)
-
-
-def test_paid_out_comes_from_transfers_net_of_reversals_and_debt(seller):
+def test_paid_out_comes_from_transfers_net_of_reversals_and_debt(seller, monkeypatch):
     done = sale(seller, released, price_cents=20_000)  # transfer of 180.00
     refunded_after_release = sale(seller, released, price_cents=5_000)  # transfer of 45.00
-    book(refunded_after_release, LedgerKind.REFUND, 1_500)
-    book(refunded_after_release, LedgerKind.TRANSFER_REVERSAL, 1_000)
-    debt = 500 if "seller_debt" in LedgerKind.values else 0
-    if debt:  # Stripe refused to pull the rest back: the seller owes it
-        book(refunded_after_release, "seller_debt", debt)
+    transaction_refund(transaction=refunded_after_release, amount_cents=1_500, refund_id="re_a", actor=None)
+    transaction_reverse_due(transaction=refunded_after_release)  # 15.00 pulled back
+    owing = sale(seller, released, price_cents=2_000)  # transfer of 18.00
+    transaction_refund(transaction=owing, amount_cents=500, refund_id="re_b", actor=None)
+
+    def refuse(self, **kwargs):
+        raise stripe.InvalidRequestError("Insufficient funds.", param="amount")
+
+    monkeypatch.setattr(SimulatedConnectGateway, "create_transfer_reversal", refuse)
+    transaction_reverse_due(transaction=owing)  # Stripe refused: the seller owes 5.00
     sale(seller, start)  # awaiting payment: nothing moved
     eur = sale(seller, paid, price_cents=3_000, currency="EUR")
 
     page = seller_sales_page(seller=seller, status=None, cursor=None)
     by_id = {txn.pk: txn for txn in page.sales}
     assert by_id[done.pk].paid_out_cents == 18_000
-    assert by_id[refunded_after_release.pk].paid_out_cents == 4_500 - 1_000 - debt
+    assert by_id[refunded_after_release.pk].paid_out_cents == 4_500 - 1_500
     assert by_id[refunded_after_release.pk].refunded_cents == 1_500
+    assert by_id[owing.pk].paid_out_cents == 1_800 - 500
     assert by_id[eur.pk].paid_out_cents == 0
 
     summary = {line.currency: line for line in seller_sales_summary(seller=seller)}
     assert list(summary) == ["EUR", "USD"]
-    assert (summary["USD"].paid_out_cents, summary["USD"].refunded_cents) == (18_000 + 3_500 - debt, 1_500)
-    assert (summary["USD"].in_escrow_cents, summary["USD"].sales_count) == (0, 3)
+    assert (summary["USD"].paid_out_cents, summary["USD"].refunded_cents) == (18_000 + 3_000 + 1_300, 2_000)
+    assert (summary["USD"].in_escrow_cents, summary["USD"].sales_count) == (0, 4)
     assert (summary["EUR"].in_escrow_cents, summary["EUR"].paid_out_cents, summary["EUR"].sales_count) == (
         2_700,
         0,

@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+import stripe
 from django.utils import timezone
 
 from listings.models import Listing
@@ -11,6 +12,7 @@ from payments.models import LedgerEntry, Transaction
 from payments.services import (
     TRANSACTION_TRANSITIONS,
     ledger_totals,
+    seller_reversal_due_cents,
     transaction_cancel,
     transaction_confirm_receipt,
     transaction_dispute_close,
@@ -18,8 +20,10 @@ from payments.services import (
     transaction_mark_paid,
     transaction_refund,
     transaction_release,
+    transaction_reverse_due,
     transaction_transition,
 )
+from payments.stripe_client import SimulatedConnectGateway
 from tests.factories import ListingFactory, TransactionFactory, UserFactory
 from tests.payments.purchase_helpers import paid, released, reload, start
 
@@ -200,7 +204,7 @@ def test_release_needs_due_escrow_then_sells_the_listing_and_books_the_transfer(
 def balanced(txn) -> bool:
     t = ledger_totals(txn)
     return t[K.CHARGE] + t[K.DISPUTE_WON] == (
-        (t[K.TRANSFER] - t[K.TRANSFER_REVERSAL])
+        (t[K.TRANSFER] - t[K.TRANSFER_REVERSAL] - t[K.SELLER_DEBT])
         + (t[K.PLATFORM_FEE] - t[K.PLATFORM_FEE_REVERSAL])
         + t[K.REFUND]
         + t[K.DISPUTE]
@@ -234,18 +238,59 @@ def test_partial_refund_before_release_comes_out_of_the_payout():
 
 def test_refunds_after_release_reverse_the_sellers_transfer():
     txn = released(price_cents=10_000)
-    transaction_refund(
-        transaction=txn, amount_cents=1_000, refund_id="re_a", actor=txn.seller, reversal_id="trr_a"
-    )
+    transaction_refund(transaction=txn, amount_cents=1_000, refund_id="re_a", actor=txn.seller)
     assert reload(txn).status == S.COMPLETED
-    assert LedgerEntry.objects.get(transaction=txn, kind=K.TRANSFER_REVERSAL).amount_cents == 1_000
-    transaction_refund(transaction=txn, amount_cents=9_000, refund_id="re_b", actor=None, reversal_id="trr_b")
+    assert seller_reversal_due_cents(reload(txn)) == 1_000
+    assert not balanced(txn)  # the seller still holds the refunded part: reconcile reports it
+    transaction_reverse_due(transaction=txn)
+    transaction_reverse_due(transaction=txn)  # nothing due any more: nothing more reversed
+    first = LedgerEntry.objects.get(transaction=txn, kind=K.TRANSFER_REVERSAL)
+    assert (first.amount_cents, first.external_id[:8]) == (1_000, "trr_sim_")
+    assert balanced(txn)
+
+    transaction_refund(transaction=txn, amount_cents=9_000, refund_id="re_b", actor=None)
+    transaction_reverse_due(transaction=txn)
     stored = reload(txn)
     assert stored.status == S.REFUNDED
     assert stored.listing.status == Listing.Status.SOLD  # after release the listing stays a record
     totals = ledger_totals(txn)
     assert totals[K.TRANSFER] == totals[K.TRANSFER_REVERSAL] == 9_000
     assert totals[K.PLATFORM_FEE_REVERSAL] == 1_000
+    assert balanced(txn)
+    transfer = SimulatedConnectGateway()._load("transfer", stored.transfer_id)
+    assert transfer["amount_reversed_cents"] == 9_000  # the gateway moved what the ledger says
+
+
+def test_a_reversal_stripe_refuses_is_booked_as_owed_by_the_seller(monkeypatch):
+    txn = released(price_cents=10_000)
+    transaction_refund(transaction=txn, amount_cents=10_000, refund_id="re_all", actor=None)
+
+    def refuse(self, **kwargs):
+        raise stripe.InvalidRequestError("Insufficient funds in the connected account.", param="amount")
+
+    monkeypatch.setattr(SimulatedConnectGateway, "create_transfer_reversal", refuse)
+    transaction_reverse_due(transaction=txn)
+    totals = ledger_totals(txn)
+    assert (totals[K.SELLER_DEBT], totals[K.TRANSFER_REVERSAL]) == (9_000, 0)
+    assert seller_reversal_due_cents(reload(txn)) == 0
+    assert balanced(txn)
+
+
+def test_a_reversal_that_cannot_reach_stripe_books_nothing_and_a_retry_completes_it(monkeypatch):
+    txn = released(price_cents=10_000)
+    transaction_refund(transaction=txn, amount_cents=2_000, refund_id="re_part", actor=None)
+    real = SimulatedConnectGateway.create_transfer_reversal
+
+    def down(self, **kwargs):
+        raise stripe.APIConnectionError("Network down")
+
+    monkeypatch.setattr(SimulatedConnectGateway, "create_transfer_reversal", down)
+    with pytest.raises(stripe.APIConnectionError):
+        transaction_reverse_due(transaction=txn)
+    assert ledger_totals(txn)[K.TRANSFER_REVERSAL] == 0
+    monkeypatch.setattr(SimulatedConnectGateway, "create_transfer_reversal", real)
+    transaction_reverse_due(transaction=txn)
+    assert ledger_totals(txn)[K.TRANSFER_REVERSAL] == 2_000
     assert balanced(txn)
 
 
@@ -287,6 +332,7 @@ def test_dispute_lost_settles_like_a_refund(after_release):
     txn = released() if after_release else paid()
     transaction_dispute_open(transaction=txn, dispute_id="dp_2", amount_cents=txn.total_cents)
     transaction_dispute_close(transaction=txn, dispute_id="dp_2", won=False)
+    transaction_reverse_due(transaction=txn)
     stored = reload(txn)
     assert stored.status == S.REFUNDED
     assert stored.listing.status == (Listing.Status.SOLD if after_release else Listing.Status.ACTIVE)

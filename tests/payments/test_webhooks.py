@@ -264,23 +264,6 @@ class TestPaymentIntents:
         assert not LedgerEntry.objects.filter(transaction=txn).exists()
         assert StripeEvent.objects.count() == 1
 
-    def test_payment_for_a_cancelled_transaction_is_recorded_not_applied(self, client, caplog):
-        txn = start()
-        ok(post_event(client, intent_event("payment_intent.canceled", txn, status="canceled")), "processed")
-        event = succeeded_event(txn)
-        ok(post_event(client, event), "refused")
-        after = reload(txn)
-        assert after.status == S.CANCELLED
-        assert after.metadata["late_payments"] == [
-            {
-                "payment_intent": event["data"]["object"]["id"],
-                "amount_cents": txn.total_cents,
-                "event": event["id"],
-            }
-        ]
-        assert not LedgerEntry.objects.filter(transaction=txn).exists()
-        assert "NOT refunded automatically" in caplog.text
-
     def test_payment_failed_is_recorded_and_leaves_the_purchase_pending(self, client):
         txn = start()
         event = intent_event(

@@ -6,12 +6,13 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 # Ledger sums per transaction, each net of its reversal: c charged, f platform fee kept,
-# x transferred to the seller, r refunded, d lost to disputes. n rows, wrong_currency any
+# x transferred to the seller (less what was pulled back or is owed by the seller: o),
+# r refunded, d lost to disputes. n rows, wrong_currency any
 # row in another currency than its transaction.
 TOTALS = """
     SELECT t.id, t.status, t.currency, t.total_cents, t.platform_fee_cents, t.seller_payout_cents,
         coalesce(l.c, 0) AS c, coalesce(l.f, 0) AS f, coalesce(l.x, 0) AS x,
-        coalesce(l.r, 0) AS r, coalesce(l.d, 0) AS d, coalesce(l.n, 0) AS n,
+        coalesce(l.r, 0) AS r, coalesce(l.d, 0) AS d, coalesce(l.o, 0) AS o, coalesce(l.n, 0) AS n,
         coalesce(l.wrong_currency, false) AS wrong_currency
     FROM payments_transaction AS t
     LEFT JOIN (
@@ -20,7 +21,9 @@ TOTALS = """
             coalesce(sum(e.amount_cents) FILTER (WHERE e.kind = 'platform_fee'), 0)
               - coalesce(sum(e.amount_cents) FILTER (WHERE e.kind = 'platform_fee_reversal'), 0) AS f,
             coalesce(sum(e.amount_cents) FILTER (WHERE e.kind = 'transfer'), 0)
-              - coalesce(sum(e.amount_cents) FILTER (WHERE e.kind = 'transfer_reversal'), 0) AS x,
+              - coalesce(sum(e.amount_cents) FILTER (WHERE e.kind IN ('transfer_reversal', 'seller_debt')), 0)
+              AS x,
+            sum(e.amount_cents) FILTER (WHERE e.kind = 'seller_debt') AS o,
             sum(e.amount_cents) FILTER (WHERE e.kind = 'refund') AS r,
             coalesce(sum(e.amount_cents) FILTER (WHERE e.kind = 'dispute'), 0)
               - coalesce(sum(e.amount_cents) FILTER (WHERE e.kind = 'dispute_won'), 0) AS d,
@@ -31,12 +34,13 @@ TOTALS = """
     ) AS l ON l.transaction_id = t.id
 """
 # What the ledger must say for each status (payments.services states the rules):
-# unpaid: nothing; paid, in escrow: the charge and the fee, nothing transferred, refunds
-# only from the seller's share; settled: charge = transfers + fees + refunds + disputes.
+# unpaid: nothing; cancelled: nothing, or a late payment refunded in full; paid, in escrow:
+# the charge and the fee, nothing transferred, refunds only from the seller's share;
+# settled: charge = transfers + fees + refunds + disputes.
 BALANCED = """
     NOT wrong_currency AND CASE status
         WHEN 'pending' THEN n = 0
-        WHEN 'cancelled' THEN n = 0
+        WHEN 'cancelled' THEN n = 0 OR (c > 0 AND c = r AND f = 0 AND x = 0 AND d = 0)
         WHEN 'processing' THEN c = total_cents AND f = platform_fee_cents AND x = 0 AND d = 0
             AND r <= seller_payout_cents
         WHEN 'completed' THEN c = total_cents AND f = platform_fee_cents AND d = 0 AND c = x + f + r
@@ -47,7 +51,8 @@ BALANCED = """
 """
 OFF = f"SELECT * FROM ({TOTALS}) AS totals WHERE NOT ({BALANCED}) ORDER BY id"  # noqa: S608 - constants
 SUMMARY = f"""
-    SELECT count(*), count(*) FILTER (WHERE status = 'completed'), sum(c), sum(x), sum(f), sum(r), sum(d)
+    SELECT count(*), count(*) FILTER (WHERE status = 'completed'), sum(c), sum(x), sum(f), sum(r), sum(d),
+        count(*) FILTER (WHERE o > 0), sum(o)
     FROM ({TOTALS}) AS totals
 """  # noqa: S608 - constants
 # Unpaid past its checkout expiry by far, paid but not released long after it was due, or
@@ -67,7 +72,8 @@ STUCK = """
 class Command(BaseCommand):
     help = (
         "Prove from the ledger that every transaction's money adds up for its status (charges = "
-        "transfers + platform fees + refunds, reversals netted), and list transactions stuck "
+        "transfers + platform fees + refunds, reversals netted; a refund after release whose "
+        "transfer is not pulled back yet does not add up), and list transactions stuck "
         "in pending, processing or disputed for longer than TRANSACTION_STUCK_HOURS. Exits "
         "non-zero when anything is off. Reads only."
     )
@@ -84,7 +90,9 @@ class Command(BaseCommand):
             cursor.execute(STUCK, {"cutoff": cutoff})
             stuck = cursor.fetchall()
             cursor.execute(SUMMARY)
-            checked, completed, charged, transferred, fees, refunded, disputed = cursor.fetchone()
+            checked, completed, charged, transferred, fees, refunded, disputed, debtors, owed = (
+                cursor.fetchone()
+            )
         for row in off:
             self.stdout.write(
                 f"OFF {row['id']} {row['status']} {row['currency']}: total {row['total_cents']}, "
@@ -100,6 +108,11 @@ class Command(BaseCommand):
             f"transferred {transferred or 0}, platform fees {fees or 0}, refunded {refunded or 0}, "
             f"disputed {disputed or 0} (minor units, all currencies)."
         )
+        if debtors:
+            self.stdout.write(
+                f"Sellers owe {owed} (minor units) on {debtors} transactions whose transfer Stripe would "
+                "not reverse: see ledger entries of kind seller_debt."
+            )
         if off or stuck:
             raise CommandError(f"{len(off)} transactions do not reconcile; {len(stuck)} are stuck.")
         self.stdout.write(self.style.SUCCESS("Every transaction reconciles; none is stuck."))
