@@ -31,7 +31,7 @@ from listings.services import (
     PRICE_ABOVE_ZERO,
     TITLE_MAX_LENGTH,
 )
-from marketplace.money import parse_amount
+from marketplace.money import amount_text, parse_amount
 
 ATTRIBUTE_PREFIX = "attr_"
 REFRESH_BUTTON = "refresh"
@@ -42,14 +42,6 @@ NUMBER_DECIMAL_PLACES = 6
 NUMBER_LIMIT = Decimal("1e12")
 
 VISIBILITY_HELP = "Public: anyone can find it. Unlisted: only people you give the link to. Private: only you."
-
-
-def price_text(cents: int | None, currency: str) -> str:
-    """``4599, "USD"`` -> ``"45.99"``: the price as typed into the form."""
-    if cents is None:
-        return ""
-    exponent = settings.CURRENCIES.get(currency, 2)
-    return f"{Decimal(cents).scaleb(-exponent):.{exponent}f}"
 
 
 def json_number(value: Decimal) -> int | float:
@@ -171,7 +163,7 @@ class ListingForm(forms.Form):
             "category": str(listing.category_id),
             "rendered_for": str(listing.category_id),
             "description": listing.description,
-            "price": price_text(listing.price_cents, listing.currency),
+            "price": amount_text(listing.price_cents, listing.currency),
             "currency": listing.currency,
             "pricing_type": listing.pricing_type,
             "location_country": listing.location_country,

@@ -46,3 +46,11 @@ def format_amount(cents: int | None, currency: str) -> str:
     text = f"{major:,.{exponent}f}"
     symbol = SYMBOLS.get(currency)
     return f"{symbol}{text}" if symbol else f"{text} {currency}"
+
+
+def amount_text(cents: int | None, currency: str) -> str:
+    """``4599, "USD"`` -> ``"45.99"``: an amount as typed into a form (``parse_amount`` reads it)."""
+    if cents is None:
+        return ""
+    exponent = settings.CURRENCIES.get(currency, 2)
+    return f"{Decimal(cents).scaleb(-exponent):.{exponent}f}"

@@ -1,8 +1,13 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html
 
 from listings.admin import CurrencyListFilter
+from marketplace.errors import ServiceError
 from marketplace.money import format_amount
 from payments.models import LedgerEntry, StripeEvent, Transaction
+from payments.refunds import refund_issue
+from payments.services import ledger_totals
 
 
 @admin.register(Transaction)
@@ -10,9 +15,12 @@ class TransactionAdmin(admin.ModelAdmin):
     """Transactions are a ledger: read here, created and moved only by the payments services.
 
     Every status transition lives in one place (it also moves the listing and money at
-    Stripe), so no amount, party, status or provider reference is editable; refunds and
-    other moderation arrive as actions that call those services.
+    Stripe), so no amount, party, status or provider reference is editable. Refunds go
+    through ``payments.refunds``: in full from the list's action, any amount from the order
+    page (linked on each transaction; staff may open every order page).
     """
+
+    actions = ("refund_in_full",)
 
     list_display = (
         "reference",
@@ -49,7 +57,7 @@ class TransactionAdmin(admin.ModelAdmin):
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     fieldsets = (
-        (None, {"fields": ("listing", "buyer", "seller", "status")}),
+        (None, {"fields": ("listing", "buyer", "seller", "status", "order_page")}),
         (
             "Amounts (minor units)",
             {
@@ -69,6 +77,7 @@ class TransactionAdmin(admin.ModelAdmin):
         ("Dates", {"fields": ("created_at", "updated_at", "completed_at", "cancelled_at")}),
     )
     readonly_fields = (
+        "order_page",
         "listing",
         "buyer",
         "seller",
@@ -103,6 +112,34 @@ class TransactionAdmin(admin.ModelAdmin):
     @admin.display(description="Platform fee", ordering="platform_fee_cents")
     def platform_fee(self, obj: Transaction) -> str:
         return format_amount(obj.platform_fee_cents, obj.currency)
+
+    @admin.display(description="Order page")
+    def order_page(self, obj: Transaction) -> str:
+        return format_html(
+            '<a href="{}">Open the order page (timeline, ledger amounts, refund)</a>',
+            reverse("payments:order", args=[obj.pk]),
+        )
+
+    @admin.action(description="Refund selected purchases in full (Stripe)")
+    def refund_in_full(self, request, queryset):
+        """Each purchase through ``refund_issue``: what remains of its charge, one request key
+        per transaction and amount, so running the action twice refunds once."""
+        refunded = 0
+        for txn in queryset.order_by("created_at"):
+            remaining = txn.total_cents - ledger_totals(txn)["refund"]
+            try:
+                refund_issue(
+                    transaction=txn,
+                    amount_cents=remaining,
+                    actor=request.user,
+                    request_key=f"admin-full-{remaining}",
+                )
+            except ServiceError as error:
+                self.message_user(request, f"{str(txn.pk)[:8]}: {error.message}", messages.ERROR)
+            else:
+                refunded += 1
+        if refunded:
+            self.message_user(request, f"Refunded {refunded} purchase(s) in full.", messages.SUCCESS)
 
     def has_add_permission(self, request):
         return False

@@ -9,6 +9,7 @@ by Stripe.js (``static/js/checkout.js``): it creates a PaymentMethod and posts i
 
 import json
 import logging
+import uuid
 from datetime import datetime
 
 import stripe
@@ -24,8 +25,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from listings.models import Listing
 from marketplace.errors import ServiceError
+from marketplace.money import amount_text, format_amount, parse_amount
 from payments import stripe_client
 from payments.models import Transaction, TransactionStatus
+from payments.refunds import ensure_can_refund, refund_issue
 from payments.services import (
     ledger_totals,
     transaction_attach_payment_intent,
@@ -203,16 +206,41 @@ def checkout_cancel(request, transaction_id):
     return redirect(txn.listing.get_absolute_url() if txn.listing_id else _order_url(txn))
 
 
+def _order_for(request, transaction_id) -> Transaction:
+    """The order if the user is its buyer or seller, or staff; 404 for anyone else."""
+    orders = Transaction.objects.select_related("listing", "buyer", "seller").filter(pk=transaction_id)
+    if not request.user.is_staff:
+        orders = orders.filter(Q(buyer_id=request.user.pk) | Q(seller_id=request.user.pk))
+    txn = orders.first()
+    if txn is None:
+        raise Http404("No such order.")
+    return txn
+
+
+def _refund_context(txn: Transaction, user, totals: dict[str, int]) -> dict:
+    """The refund form for the seller and staff while the purchase is paid: the most they may
+    refund (all that remains, or partially up to the seller's payout) and a request key."""
+    if txn.status not in (Status.PROCESSING, Status.COMPLETED):
+        return {"can_refund": False}
+    try:
+        ensure_can_refund(txn, user)
+    except ServiceError:
+        return {"can_refund": False}
+    remaining = txn.total_cents - totals["refund"]
+    return {
+        "can_refund": True,
+        "refund_remaining": remaining,
+        "refund_partial_max": max(txn.seller_payout_cents - totals["refund"], 0),
+        "refund_default": amount_text(remaining, txn.currency),
+        "refund_request_key": uuid.uuid4().hex,
+        "refund_after_release": txn.escrow_released_at is not None,
+    }
+
+
 @login_required
 @require_GET
 def order(request, transaction_id):
-    txn = (
-        Transaction.objects.select_related("listing", "buyer", "seller")
-        .filter(Q(buyer_id=request.user.pk) | Q(seller_id=request.user.pk), pk=transaction_id)
-        .first()
-    )
-    if txn is None:
-        raise Http404("No such order.")
+    txn = _order_for(request, transaction_id)
     totals = ledger_totals(txn)
     is_buyer = txn.buyer_id == request.user.pk
     return render(
@@ -222,6 +250,7 @@ def order(request, transaction_id):
             "txn": txn,
             "listing": txn.listing,
             "totals": totals,
+            "paid_out": totals["transfer"] - totals["transfer_reversal"],
             "history": [
                 {"status": Status(entry["status"]).label, "at": datetime.fromisoformat(entry["at"])}
                 for entry in txn.metadata.get("history", [])
@@ -233,8 +262,39 @@ def order(request, transaction_id):
             and txn.escrow_released_at is None
             and not txn.metadata.get("receipt_confirmed_at"),
             "can_pay": is_buyer and txn.status == Status.PENDING,
+            **_refund_context(txn, request.user, totals),
         },
     )
+
+
+@login_required
+@require_POST
+def order_refund(request, transaction_id):
+    """The seller or staff refunds the buyer, in full or in part (amount typed as 12.50)."""
+    txn = _order_for(request, transaction_id)
+    try:
+        ensure_can_refund(txn, request.user)
+    except ServiceError as error:
+        raise Http404("No such order.") from error
+    try:
+        amount = parse_amount(request.POST.get("amount", ""), txn.currency)
+        if amount <= 0:
+            raise ValueError("Enter an amount greater than zero.")
+    except ValueError as error:
+        messages.error(request, str(error))
+        return redirect(_order_url(txn))
+    try:
+        refund_issue(
+            transaction=txn,
+            amount_cents=amount,
+            actor=request.user,
+            request_key=request.POST.get("request_key", ""),
+        )
+    except ServiceError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"{format_amount(amount, txn.currency)} was refunded to the buyer.")
+    return redirect(_order_url(txn))
 
 
 @login_required

@@ -18,6 +18,7 @@ urlpatterns = [
         checkout_views.order_confirm_receipt,
         name="order_confirm_receipt",
     ),
+    path("orders/<uuid:transaction_id>/refund/", checkout_views.order_refund, name="order_refund"),
     # --- connect ---
     path("connect/start/", connect_views.connect_start, name="connect_start"),
     path("connect/return/", connect_views.connect_return, name="connect_return"),
