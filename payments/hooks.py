@@ -9,7 +9,6 @@ as committed; they must not change its status (that is the services' job).
 
 import logging
 from collections.abc import Callable
-from functools import partial
 
 from django.db import transaction as db_transaction
 
@@ -23,8 +22,17 @@ def _emails():
 
 
 def after_commit(hook: Callable, *args) -> None:
-    """Run ``hook(*args)`` once the current database transaction commits (now if none)."""
-    db_transaction.on_commit(partial(hook, *args), robust=True)
+    """Run ``hook(*args)`` once the current database transaction commits (now if none).
+
+    A function, not a ``functools.partial``: Django logs a failing robust callback by its
+    ``__qualname__``, which a partial lacks (the logging itself would then raise).
+    """
+
+    def run_hook() -> None:
+        hook(*args)
+
+    run_hook.__qualname__ = f"payments.hooks.{getattr(hook, '__name__', 'hook')}"
+    db_transaction.on_commit(run_hook, robust=True)
 
 
 def order_paid(transaction) -> None:
