@@ -50,7 +50,7 @@ def test_buyer_pays_with_a_test_card_and_the_seller_sees_the_sale(page, live_ser
     log_in(page, listing.seller.email)
     page.goto(f"/payments/orders/{txn.pk}/")
     expect(page.get_by_text("Processing").first).to_be_visible()
-    expect(page.get_by_text("Platform fee")).to_be_visible()
+    expect(page.get_by_text("Platform fee", exact=True)).to_be_visible()
 
 
 def test_buyer_completes_3d_secure_in_the_stripe_js_modal(page, live_server, ledger_db):
