@@ -251,6 +251,7 @@ def order(request, transaction_id):
             "listing": txn.listing,
             "totals": totals,
             "paid_out": totals["transfer"] - totals["transfer_reversal"],
+            "payouts_simulated": settings.STRIPE_CONNECT_SIMULATED,
             "history": [
                 {"status": Status(entry["status"]).label, "at": datetime.fromisoformat(entry["at"])}
                 for entry in txn.metadata.get("history", [])

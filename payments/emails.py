@@ -83,6 +83,7 @@ def _context(txn: Transaction, recipient, **extra) -> dict:
         "recipient_name": recipient.first_name,
         "order_url": _order_url(txn),
         "amounts": _amounts(txn),
+        "payouts_simulated": settings.STRIPE_CONNECT_SIMULATED,
         **extra,
     }
 

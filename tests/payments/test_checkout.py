@@ -173,7 +173,10 @@ def test_order_page_for_buyer_and_seller_with_ledger_amounts_and_timeline(client
     html = client.get(url).content.decode()
     assert client.get(url).status_code == 200
     assert "Confirm receipt" not in html and "Platform fee" in html
+    assert "Test mode: payouts simulated" in html  # the seller's payout lines
     assert client.post(reverse("payments:order_confirm_receipt", args=[txn.pk])).status_code == 404
+    client.force_login(txn.buyer)
+    assert "Test mode: payouts simulated" not in client.get(url).content.decode()
 
 
 def test_3d_secure_card_requires_action_then_confirm_marks_paid(client, localstripe):

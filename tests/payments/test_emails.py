@@ -172,6 +172,16 @@ def test_payout_notice_states_the_amount_transferred():
     assert txn.buyer.email not in everything(message)
 
 
+@pytest.mark.parametrize("simulated", [True, False])
+def test_payout_notice_says_test_mode_when_payouts_are_simulated(settings, simulated):
+    txn = purchase(maker=released)  # released through the simulated gateway either way
+    settings.STRIPE_CONNECT_SIMULATED = simulated
+    [message] = send(emails.send_payout_notice, txn)
+    assert ("Test mode: payouts simulated" in message.body) is simulated
+    assert ("Test mode: payouts simulated" in html_of(message)) is simulated
+    assert ("reaches your bank" in message.body) is not simulated
+
+
 def test_payout_notice_after_a_partial_refund_is_the_ledger_transfer():
     txn = purchase()
     transaction_refund(transaction=txn, amount_cents=1000, refund_id="re_before", actor=None)
