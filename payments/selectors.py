@@ -33,11 +33,9 @@ SALES_TABS = (
     (TransactionStatus.DISPUTED, "Disputed"),
 )
 
-# Kinds that take back money already transferred to the seller. ``seller_debt`` (what the
-# seller owes the platform, netted against transfers) joins them once the ledger has it.
-_TRANSFER_DEDUCTIONS = tuple(
-    kind for kind in (LedgerKind.TRANSFER_REVERSAL.value, "seller_debt") if kind in LedgerKind.values
-)
+# What nets against transfers to the seller: reversals pulled back, and what the seller owes
+# where Stripe refused a reversal.
+_TRANSFER_DEDUCTIONS = (LedgerKind.TRANSFER_REVERSAL.value, LedgerKind.SELLER_DEBT.value)
 
 # Why a paid sale past its escrow date is not paid out yet, by the seller's payout status.
 PAYOUT_WAIT_REASONS = {
