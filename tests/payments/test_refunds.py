@@ -1,15 +1,18 @@
 """Refunds by the seller or staff (order page, admin action), through Stripe (localstripe),
 with the seller's transfer pulled back after release; and a late payment refunded at once."""
 
+import threading
 from io import StringIO
 
 import pytest
 from django.contrib.messages import get_messages
 from django.core import mail
 from django.core.management import call_command
+from django.db import connections
 from django.urls import reverse
 
 from listings.models import Listing
+from marketplace.errors import ServiceError
 from payments import refunds, stripe_client
 from payments.models import LedgerEntry, StripeEvent, Transaction
 from payments.refunds import refund_issue
@@ -295,3 +298,33 @@ def test_a_late_payment_is_refunded_at_once(client, django_capture_on_commit_cal
     assert [message.to for message in mail.outbox] == [[txn.buyer.email]]
     assert StripeEvent.objects.filter(type="payment_intent.succeeded").count() == 1
     assert reconciles()
+
+
+# --- Concurrency -----------------------------------------------------------------------------------
+@pytest.mark.django_db(transaction=True)
+def test_two_refunds_at_once_never_exceed_the_rules(ledger_db):
+    """The seller and staff refund at the same moment from two connections: the row lock makes
+    the second one re-check against the first, so together they never exceed the payout."""
+    txn = paid_at_stripe(price_cents=5_000)  # payout 45.00
+    people = {"seller": txn.seller, "staff": UserFactory(is_staff=True)}
+    barrier = threading.Barrier(2, timeout=20)
+    outcomes = {}
+
+    def refund(name):
+        try:
+            barrier.wait()
+            refund_issue(transaction=txn, amount_cents=3_000, actor=people[name], request_key=name)
+            outcomes[name] = "refunded"
+        except ServiceError as error:
+            outcomes[name] = error.code
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=refund, args=(name,)) for name in people]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes.values()) == ["refunded", "too_much"]
+    assert ledger_totals(txn)[K.REFUND] == 3_000
+    assert refunded_at_stripe(txn) == 3_000  # the refused one never reached Stripe
