@@ -1,4 +1,5 @@
-"""The buyer's checkout: start a purchase, pay with Stripe.js (card Element), the order page.
+"""The buyer's checkout: start a purchase, pay with Stripe.js (card Element); the buyer's
+orders; the order page (buyer, seller and staff) with the seller's and staff's refund form.
 
 Thin views over ``payments.services`` and ``payments.stripe_client``. The card is collected
 by Stripe.js (``static/js/checkout.js``): it creates a PaymentMethod and posts its id to
@@ -29,6 +30,7 @@ from marketplace.money import amount_text, format_amount, parse_amount
 from payments import stripe_client
 from payments.models import Transaction, TransactionStatus
 from payments.refunds import ensure_can_refund, refund_issue
+from payments.selectors import buyer_orders_page
 from payments.services import (
     ledger_totals,
     transaction_attach_payment_intent,
@@ -235,6 +237,14 @@ def _refund_context(txn: Transaction, user, totals: dict[str, int]) -> dict:
         "refund_request_key": uuid.uuid4().hex,
         "refund_after_release": txn.escrow_released_at is not None,
     }
+
+
+@login_required
+@require_GET
+def orders(request):
+    """The buyer's purchases, newest first."""
+    page = buyer_orders_page(buyer=request.user, cursor=request.GET.get("cursor"))
+    return render(request, "payments/orders.html", {"page": page})
 
 
 @login_required

@@ -1,5 +1,5 @@
-"""Reads of the payments app for the seller's pages: the sales page, its summary per
-currency, and the dashboard's most recent sales.
+"""Reads of the payments app: the buyer's orders, and for the seller's pages the sales page,
+its summary per currency, and the dashboard's most recent sales.
 
 Money a sale has actually moved (refunded, paid out) is read from the append-only ledger,
 never from the transaction's own columns: those say what the sale was priced at, the ledger
@@ -18,6 +18,8 @@ from payments import payouts
 from payments.connect import PayoutStatus, seller_payout_status
 from payments.models import LedgerEntry, LedgerKind, Transaction, TransactionStatus
 
+BUYER_ORDERS_PAGE_SIZE = 25
+BUYER_ORDERS_CURSOR_SALT = "payments.buyer-orders.cursor"
 SELLER_SALES_PAGE_SIZE = 25
 SELLER_SALES_CURSOR_SALT = "payments.seller-sales.cursor"
 SELLER_SALES_ALL = "all"
@@ -116,22 +118,26 @@ def _waiting_q(now) -> Q:
     )
 
 
+# Columns the order lists never show: left unread.
+_HEAVY_FIELDS = (
+    "metadata",
+    "buyer_note",
+    "seller_note",
+    "listing__description",
+    "listing__attributes",
+    "listing__images",
+    "listing__videos",
+    "listing__search_vector",
+    "listing__meta_title",
+    "listing__meta_description",
+)
+
+
 def _seller_sales(seller) -> QuerySet:
     return (
         Transaction.objects.filter(seller_id=seller.pk)
         .select_related("listing", "buyer")
-        .defer(
-            "metadata",
-            "buyer_note",
-            "seller_note",
-            "listing__description",
-            "listing__attributes",
-            "listing__images",
-            "listing__videos",
-            "listing__search_vector",
-            "listing__meta_title",
-            "listing__meta_description",
-        )
+        .defer(*_HEAVY_FIELDS)
     )
 
 
@@ -218,3 +224,17 @@ def seller_sales_summary(*, seller) -> list[CurrencySummary]:
 def seller_recent_sales(*, seller, limit: int = 5) -> list[Transaction]:
     """The seller's ``limit`` newest sales, listing and buyer joined: one query."""
     return list(_seller_sales(seller).order_by("-created_at", "-id")[:limit])
+
+
+def buyer_orders_page(*, buyer, cursor: str | None, limit: int = BUYER_ORDERS_PAGE_SIZE):
+    """The buyer's purchases, newest first (keyset, signed cursor), each with its listing and
+    seller joined and ``refunded_cents`` from the ledger: one query."""
+    orders = (
+        Transaction.objects.filter(buyer_id=buyer.pk)
+        .select_related("listing", "seller")
+        .defer(*_HEAVY_FIELDS)
+        .annotate(refunded_cents=_refunded())
+    )
+    return newest_first_page(
+        orders, field="created_at", cursor=cursor, salt=BUYER_ORDERS_CURSOR_SALT, limit=limit
+    )

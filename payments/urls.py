@@ -12,6 +12,7 @@ urlpatterns = [
     path("orders/<uuid:transaction_id>/pay/", checkout_views.checkout_pay, name="checkout_pay"),
     path("orders/<uuid:transaction_id>/confirm/", checkout_views.checkout_confirm, name="checkout_confirm"),
     path("orders/<uuid:transaction_id>/cancel/", checkout_views.checkout_cancel, name="checkout_cancel"),
+    path("orders/", checkout_views.orders, name="orders"),
     path("orders/<uuid:transaction_id>/", checkout_views.order, name="order"),
     path(
         "orders/<uuid:transaction_id>/confirm-receipt/",
