@@ -45,7 +45,7 @@ from listings.models import Listing, ListingStatus, ListingVisibility, PricingTy
 from listings.services import listing_purchase_move
 from marketplace.errors import ServiceError
 from marketplace.money import format_amount
-from payments import hooks, payouts
+from payments import hooks, payouts, stripe_client
 from payments.fees import platform_fee_cents
 from payments.models import LedgerEntry, LedgerKind, Transaction, TransactionStatus
 
@@ -289,6 +289,21 @@ def transaction_start(*, listing: Listing, buyer, idempotency_key: str) -> Trans
         raise
 
 
+def _stop_payment(payment_intent_id: str) -> None:
+    """Cancel the checkout's PaymentIntent at Stripe so it cannot succeed any more (a 3-D
+    Secure step left open, a retry in another tab). Best effort: if it succeeds anyway (or
+    did a moment ago), the ``payment_intent.succeeded`` webhook refunds it."""
+    try:
+        stripe_client.cancel_payment_intent(payment_intent_id)
+    except stripe.StripeError as error:
+        logger.info("payment intent %s not cancelled: %s", payment_intent_id, error)
+
+
+def _after_cancel(transaction: Transaction) -> None:
+    if transaction.payment_intent_id:
+        db_transaction.on_commit(lambda: _stop_payment(transaction.payment_intent_id), robust=True)
+
+
 def transaction_cancel(*, transaction: Transaction, actor) -> Transaction:
     """The buyer abandons an unpaid checkout: pending -> cancelled, the listing active again."""
     if actor is None or transaction.buyer_id != actor.pk:
@@ -300,11 +315,13 @@ def transaction_cancel(*, transaction: Transaction, actor) -> Transaction:
                 "Only an unpaid purchase can be cancelled; ask the seller for a refund.",
                 code="invalid_transition",
             )
-        return transaction_transition(
+        cancelled = transaction_transition(
             transaction=locked,
             to_status=Status.CANCELLED,
             metadata={**locked.metadata, "cancelled_by": "buyer"},
         )
+        _after_cancel(cancelled)
+        return cancelled
 
 
 def transaction_expire(*, transaction: Transaction, now: datetime | None = None) -> bool:
@@ -319,12 +336,13 @@ def transaction_expire(*, transaction: Transaction, now: datetime | None = None)
         locked = _lock(transaction, skip_locked=True)
         if locked is None or locked.status != Status.PENDING or locked.created_at > cutoff:
             return False
-        transaction_transition(
+        cancelled = transaction_transition(
             transaction=locked,
             to_status=Status.CANCELLED,
             at=now,
             metadata={**locked.metadata, "cancelled_by": "expiry"},
         )
+        _after_cancel(cancelled)
     return True
 
 

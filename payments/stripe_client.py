@@ -78,6 +78,10 @@ def retrieve_payment_intent(payment_intent_id: str) -> stripe.PaymentIntent:
     return stripe_client().v1.payment_intents.retrieve(payment_intent_id)
 
 
+def cancel_payment_intent(payment_intent_id: str) -> stripe.PaymentIntent:
+    return stripe_client().v1.payment_intents.cancel(payment_intent_id)
+
+
 def create_refund(
     *, payment_intent_id: str, amount_cents: int, idempotency_key: str, metadata: dict[str, str] | None = None
 ) -> stripe.Refund:

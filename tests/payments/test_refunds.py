@@ -2,6 +2,7 @@
 with the seller's transfer pulled back after release; and a late payment refunded at once."""
 
 import threading
+from datetime import timedelta
 from io import StringIO
 
 import pytest
@@ -10,13 +11,19 @@ from django.core import mail
 from django.core.management import call_command
 from django.db import connections
 from django.urls import reverse
+from django.utils import timezone
 
 from listings.models import Listing
 from marketplace.errors import ServiceError
 from payments import refunds, stripe_client
 from payments.models import LedgerEntry, StripeEvent, Transaction
 from payments.refunds import refund_issue
-from payments.services import ledger_totals, transaction_cancel
+from payments.services import (
+    ledger_totals,
+    transaction_attach_payment_intent,
+    transaction_cancel,
+    transaction_expire,
+)
 from tests.factories import UserFactory
 from tests.payments.conftest import TEST_WEBHOOK_SECRET
 from tests.payments.purchase_helpers import paid_at_stripe, payment_method, release, reload, start
@@ -328,3 +335,45 @@ def test_two_refunds_at_once_never_exceed_the_rules(ledger_db):
     assert sorted(outcomes.values()) == ["refunded", "too_much"]
     assert ledger_totals(txn)[K.REFUND] == 3_000
     assert refunded_at_stripe(txn) == 3_000  # the refused one never reached Stripe
+
+
+# --- A cancelled checkout stops its payment at Stripe ---------------------------------------------
+def open_3d_secure_checkout():
+    """A checkout whose card asks for 3-D Secure: the PaymentIntent waits for the buyer."""
+    txn = start(price_cents=2_000)
+    intent = stripe_client.create_payment_intent(
+        amount_cents=txn.total_cents,
+        currency=txn.currency,
+        payment_method=payment_method("4000002500003155"),
+        metadata={"transaction_id": str(txn.pk)},
+        idempotency_key=f"pi-3ds-{txn.pk}",
+    )
+    assert intent["status"] == "requires_action"
+    transaction_attach_payment_intent(transaction=txn, payment_intent_id=intent["id"])
+    return reload(txn)
+
+
+@pytest.mark.parametrize("how", ["buyer", "expiry"])
+def test_a_cancelled_checkout_cancels_its_payment_intent(django_capture_on_commit_callbacks, how):
+    txn = open_3d_secure_checkout()
+    with django_capture_on_commit_callbacks(execute=True):
+        if how == "buyer":
+            transaction_cancel(transaction=txn, actor=txn.buyer)
+        else:
+            assert transaction_expire(transaction=txn, now=timezone.now() + timedelta(days=1))
+    assert reload(txn).status == S.CANCELLED
+    assert stripe_client.retrieve_payment_intent(txn.payment_intent_id)["status"] == "canceled"
+
+
+def test_a_payment_intent_stripe_will_not_cancel_leaves_the_cancellation_alone(
+    django_capture_on_commit_callbacks, stripe_http
+):
+    txn = open_3d_secure_checkout()
+    stripe_http.fail_next(
+        "POST", r"/v1/payment_intents/[^/]+/cancel", status=400, error_type="invalid_request_error"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        transaction_cancel(transaction=txn, actor=txn.buyer)
+    assert len(stripe_http.matching("POST", r"/v1/payment_intents/[^/]+/cancel")) == 1
+    assert reload(txn).status == S.CANCELLED  # a late success is refunded by the webhook instead
+    assert reload(txn).listing.status == Listing.Status.ACTIVE
