@@ -35,6 +35,7 @@ from datetime import datetime, timedelta
 
 import stripe
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError
 from django.db import transaction as db_transaction
 from django.db.models import Sum
@@ -48,6 +49,7 @@ from marketplace.money import format_amount
 from payments import hooks, payouts, stripe_client
 from payments.fees import platform_fee_cents
 from payments.models import LedgerEntry, LedgerKind, Transaction, TransactionStatus
+from payments.selectors import seller_summary_key
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +103,13 @@ def _lock(transaction: Transaction, *, skip_locked: bool = False) -> Transaction
     return locked
 
 
+def _seller_money_changed(transaction: Transaction) -> None:
+    """Forget the seller's cached sales summary (``selectors.seller_sales_summary``) once the
+    current change commits: a new sale, a status change, a booked movement, an escrow date."""
+    seller_id = transaction.seller_id
+    db_transaction.on_commit(lambda: cache.delete(seller_summary_key(seller_id)), robust=True)
+
+
 def _write_ledger(transaction: Transaction, lines: Iterable[LedgerLine]) -> None:
     entries = [
         LedgerEntry(
@@ -116,6 +125,8 @@ def _write_ledger(transaction: Transaction, lines: Iterable[LedgerLine]) -> None
     if any(entry.amount_cents < 0 for entry in entries):
         raise ValueError("Ledger amounts are positive; the kind gives the direction.")
     LedgerEntry.objects.bulk_create(entries)
+    if entries:
+        _seller_money_changed(transaction)
 
 
 def ledger_totals(transaction: Transaction) -> dict[str, int]:
@@ -180,6 +191,7 @@ def transaction_transition(
         locked.metadata = {**locked.metadata, "history": history}
         locked.save(update_fields=sorted(fields))
         _write_ledger(locked, ledger)
+        _seller_money_changed(locked)
 
         listing = locked.listing
         if listing is not None:
@@ -280,6 +292,7 @@ def transaction_start(*, listing: Listing, buyer, idempotency_key: str) -> Trans
                     },
                 )
             listing_purchase_move(listing=locked, action="reserve")
+            _seller_money_changed(created)
             created.listing = locked
             return created
     except IntegrityError as error:
@@ -402,6 +415,7 @@ def transaction_confirm_receipt(*, transaction: Transaction, actor) -> Transacti
             locked.escrow_release_date = now
         locked.metadata = {**locked.metadata, "receipt_confirmed_at": now.isoformat()}
         locked.save(update_fields=["escrow_release_date", "metadata"])
+        _seller_money_changed(locked)
         hooks.after_commit(hooks.order_receipt_confirmed, locked)
     return locked
 

@@ -331,3 +331,20 @@ def test_recent_sales_selector_is_newest_first_and_limited(seller):
     spread(*txns)
     assert [txn.pk for txn in seller_recent_sales(seller=seller, limit=2)] == [txns[3].pk, txns[2].pk]
     assert seller_recent_sales(seller=SellerFactory()) == []
+
+
+def test_the_summary_is_cached_and_forgotten_when_the_sellers_money_moves(
+    seller, django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    txn = sale(seller, price_cents=10_000)
+    [before] = seller_sales_summary(seller=seller)
+    with django_assert_num_queries(0):  # from Redis
+        assert seller_sales_summary(seller=seller) == [before]
+    with django_capture_on_commit_callbacks(execute=True):
+        transaction_refund(transaction=txn, amount_cents=1_000, refund_id="re_cache", actor=None)
+    [after] = seller_sales_summary(seller=seller)
+    assert (before.refunded_cents, after.refunded_cents) == (0, 1_000)
+    assert after.in_escrow_cents == before.in_escrow_cents - 1_000
+    with django_capture_on_commit_callbacks(execute=True):
+        sale(seller)  # a new sale counts at once too
+    assert seller_sales_summary(seller=seller)[0].sales_count == 2

@@ -7,13 +7,14 @@ from django.utils import timezone
 
 # Ledger sums per transaction, each net of its reversal: c charged, f platform fee kept,
 # x transferred to the seller (less what was pulled back or is owed by the seller: o),
-# r refunded, d lost to disputes. n rows, wrong_currency any
-# row in another currency than its transaction.
+# r refunded, d lost to disputes. n rows, wrong_currency any row in another currency than
+# its transaction (from the rows' least and greatest currency: no second join).
 TOTALS = """
     SELECT t.id, t.status, t.currency, t.total_cents, t.platform_fee_cents, t.seller_payout_cents,
         coalesce(l.c, 0) AS c, coalesce(l.f, 0) AS f, coalesce(l.x, 0) AS x,
         coalesce(l.r, 0) AS r, coalesce(l.d, 0) AS d, coalesce(l.o, 0) AS o, coalesce(l.n, 0) AS n,
-        coalesce(l.wrong_currency, false) AS wrong_currency
+        coalesce(l.lowest_currency <> t.currency OR l.highest_currency <> t.currency, false)
+          AS wrong_currency
     FROM payments_transaction AS t
     LEFT JOIN (
         SELECT e.transaction_id,
@@ -28,8 +29,9 @@ TOTALS = """
             coalesce(sum(e.amount_cents) FILTER (WHERE e.kind = 'dispute'), 0)
               - coalesce(sum(e.amount_cents) FILTER (WHERE e.kind = 'dispute_won'), 0) AS d,
             count(*) AS n,
-            bool_or(e.currency <> tx.currency) AS wrong_currency
-        FROM payments_ledgerentry AS e JOIN payments_transaction AS tx ON tx.id = e.transaction_id
+            min(e.currency) AS lowest_currency,
+            max(e.currency) AS highest_currency
+        FROM payments_ledgerentry AS e
         GROUP BY e.transaction_id
     ) AS l ON l.transaction_id = t.id
 """
@@ -49,12 +51,15 @@ BALANCED = """
         ELSE false
     END
 """
-OFF = f"SELECT * FROM ({TOTALS}) AS totals WHERE NOT ({BALANCED}) ORDER BY id"  # noqa: S608 - constants
-SUMMARY = f"""
+# The totals are computed once per run, into a temporary table both queries read.
+CREATE_TOTALS = f"CREATE TEMPORARY TABLE reconcile_totals AS {TOTALS}"
+DROP_TOTALS = "DROP TABLE IF EXISTS reconcile_totals"
+OFF = f"SELECT * FROM reconcile_totals AS totals WHERE NOT ({BALANCED}) ORDER BY id"  # noqa: S608 - constants
+SUMMARY = """
     SELECT count(*), count(*) FILTER (WHERE status = 'completed'), sum(c), sum(x), sum(f), sum(r), sum(d),
         count(*) FILTER (WHERE o > 0), sum(o)
-    FROM ({TOTALS}) AS totals
-"""  # noqa: S608 - constants
+    FROM reconcile_totals
+"""
 # Unpaid past its checkout expiry by far, paid but not released long after it was due, or
 # disputed with no news: each for longer than TRANSACTION_STUCK_HOURS.
 STUCK = """
@@ -75,24 +80,27 @@ class Command(BaseCommand):
         "transfers + platform fees + refunds, reversals netted; a refund after release whose "
         "transfer is not pulled back yet does not add up), and list transactions stuck "
         "in pending, processing or disputed for longer than TRANSACTION_STUCK_HOURS. Exits "
-        "non-zero when anything is off. Reads only."
+        "non-zero when anything is off. Changes nothing (its totals go to a temporary table)."
     )
 
     def handle(self, *args, **options):
         cutoff = timezone.now() - timedelta(hours=settings.TRANSACTION_STUCK_HOURS)
         nested = connection.in_atomic_block
         with transaction.atomic(), connection.cursor() as cursor:
-            if not nested:  # one snapshot for the three queries
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            if not nested:  # one snapshot for every query (it writes only its temporary table)
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            # A failure rolls the table back with the block; a success drops it.
+            cursor.execute(DROP_TOTALS)
+            cursor.execute(CREATE_TOTALS)
             cursor.execute(OFF)
             columns = [column.name for column in cursor.description]
             off = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
             cursor.execute(STUCK, {"cutoff": cutoff})
             stuck = cursor.fetchall()
             cursor.execute(SUMMARY)
-            checked, completed, charged, transferred, fees, refunded, disputed, debtors, owed = (
-                cursor.fetchone()
-            )
+            summary = cursor.fetchone()
+            cursor.execute(DROP_TOTALS)
+        checked, completed, charged, transferred, fees, refunded, disputed, debtors, owed = summary
         for row in off:
             self.stdout.write(
                 f"OFF {row['id']} {row['status']} {row['currency']}: total {row['total_cents']}, "
