@@ -37,6 +37,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 os.environ["DJANGO_SETTINGS_MODULE"] = "marketplace.settings"
 
+from benchdb import percentile, use_bench_database  # noqa: E402 (bench/ is the script's directory)
+
 BIG_SELLER = 1  # seller number 1 has BIG_SELLER_SHARE of all sales
 BIG_SELLER_SHARE = 0.05
 
@@ -240,11 +242,6 @@ class Recorder:
         return time.perf_counter() - started, result
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
-
-
 def milliseconds(value: float) -> str:
     return f"{value * 1000:9.1f}"
 
@@ -258,23 +255,7 @@ def prepare_database(args) -> None:
     settings.CACHES["default"]["KEY_PREFIX"] = f"bench-{args.database}"
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"  # payout notices
     django.setup()
-    from django.db import connection
-
-    if args.database == connection.settings_dict["NAME"]:
-        sys.exit(f"Refusing to benchmark in the development database {args.database!r}: name another.")
-    name = connection.ops.quote_name(args.database)
-    with connection._nodb_cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [args.database])
-        exists = cursor.fetchone()
-        if exists and args.recreate:
-            print(f"Dropping database {args.database}")
-            cursor.execute(f"DROP DATABASE {name} WITH (FORCE)")
-            exists = None
-        if not exists:
-            print(f"Creating database {args.database}")
-            cursor.execute(f"CREATE DATABASE {name}")
-    connection.close()
-    connection.settings_dict["NAME"] = args.database
+    use_bench_database(args.database, recreate=args.recreate)
 
 
 def step(cursor, label: str, sql: str, params: dict | None = None) -> None:

@@ -31,6 +31,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 os.environ["DJANGO_SETTINGS_MODULE"] = "marketplace.settings"
 
+from benchdb import percentile, use_bench_database  # noqa: E402 (bench/ is the script's directory)
+
 KEYWORDS = [
     "desk",
     "oak desk",
@@ -190,11 +192,6 @@ class Slowest:
     query: dict = field(default_factory=dict)
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
-
-
 def milliseconds(value: float) -> str:
     return f"{value * 1000:8.1f}"
 
@@ -207,24 +204,7 @@ def prepare_database(args) -> None:
     # The category tree is cached in Redis: keep the bench's tree apart from development's.
     settings.CACHES["default"]["KEY_PREFIX"] = f"bench-{args.database}"
     django.setup()
-    from django.db import connection
-
-    if args.database == connection.settings_dict["NAME"]:
-        sys.exit(f"Refusing to benchmark in the development database {args.database!r}: name another.")
-    name = connection.ops.quote_name(args.database)
-    # The server's maintenance database, as Django's test runner reaches it to create its own.
-    with connection._nodb_cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [args.database])
-        exists = cursor.fetchone()
-        if exists and args.recreate:
-            print(f"Dropping database {args.database}")
-            cursor.execute(f"DROP DATABASE {name} WITH (FORCE)")
-            exists = None
-        if not exists:
-            print(f"Creating database {args.database}")
-            cursor.execute(f"CREATE DATABASE {name}")
-    connection.close()
-    connection.settings_dict["NAME"] = args.database
+    use_bench_database(args.database, recreate=args.recreate)
 
 
 def fill_database(args) -> None:
