@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from accounts.models import AccountStatus, User
 from listings.models import Category, Favorite, Listing, ListingStatus, ListingVisibility
-from marketplace.pagination import newest_first_page
+from marketplace.pagination import StatusTab, newest_first_page
 from reviews.models import Review, ReviewerType, ReviewStatus
 
 CATEGORY_TREE_VERSION_KEY = "category-tree-version"
@@ -395,14 +395,6 @@ def seller_listing_actions(listing: Listing) -> frozenset[str]:
     if listing_is_editable(listing):
         actions.update({"edit", "photos"})
     return frozenset(actions)
-
-
-@dataclass
-class StatusTab:
-    status: str
-    label: str
-    count: int
-    current: bool
 
 
 @dataclass

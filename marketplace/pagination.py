@@ -10,6 +10,16 @@ from django.db.models.fields.tuple_lookups import Tuple, TupleLessThan
 
 
 @dataclass
+class StatusTab:
+    """One tab of a list filtered by status (the seller's listings, their sales), with its count."""
+
+    status: str
+    label: str
+    count: int
+    current: bool
+
+
+@dataclass
 class KeysetPage:
     rows: list
     next_cursor: str | None

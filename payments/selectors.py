@@ -15,7 +15,7 @@ from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquer
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from marketplace.pagination import newest_first_page
+from marketplace.pagination import StatusTab, newest_first_page
 from payments import payouts
 from payments.connect import PayoutStatus, seller_payout_status
 from payments.models import LedgerEntry, LedgerKind, Transaction, TransactionStatus
@@ -52,17 +52,9 @@ PAYOUT_DUE_MESSAGE = "Escrow is over: the payout is on its way with the next pay
 
 
 @dataclass
-class SalesTab:
-    status: str
-    label: str
-    count: int
-    current: bool
-
-
-@dataclass
 class SellerSalesPage:
     status: str
-    tabs: list[SalesTab]
+    tabs: list[StatusTab]
     # Transactions, listing and buyer joined, each with ``refunded_cents``, ``paid_out_cents``
     # (from the ledger) and ``payout_wait_reason`` (a message, or "").
     sales: list[Transaction]
@@ -74,7 +66,7 @@ class SellerSalesPage:
         return next(tab.count for tab in self.tabs if tab.status == SELLER_SALES_ALL)
 
     @property
-    def current_tab(self) -> SalesTab:
+    def current_tab(self) -> StatusTab:
         return next(tab for tab in self.tabs if tab.current)
 
 
@@ -192,7 +184,7 @@ def seller_sales_page(
                 payout_status = seller_payout_status(user=seller)
             sale.payout_wait_reason = PAYOUT_WAIT_REASONS.get(payout_status, PAYOUT_DUE_MESSAGE)
     tabs = [
-        SalesTab(str(key), label, count=counts[str(key)], current=key == status) for key, label in SALES_TABS
+        StatusTab(str(key), label, count=counts[str(key)], current=key == status) for key, label in SALES_TABS
     ]
     return SellerSalesPage(
         status=str(status),
