@@ -552,16 +552,22 @@ def transaction_refund(*, transaction: Transaction, amount_cents: int, refund_id
     return locked
 
 
-def seller_reversal_due_cents(transaction: Transaction) -> int:
-    """After release: what the seller holds beyond their share, to pull back. Their share is
+def _seller_held_and_share(transaction: Transaction) -> tuple[int, int]:
+    """What the seller holds of the transfers (net of reversals and debts), and their share:
     nothing once refunded in full (or a dispute is lost), else the payout less partial refunds."""
-    if transaction.escrow_released_at is None:
-        return 0
     totals = ledger_totals(transaction)
     held = totals[Kind.TRANSFER] - totals[Kind.TRANSFER_REVERSAL] - totals[Kind.SELLER_DEBT]
     share = (
         0 if transaction.status == Status.REFUNDED else transaction.seller_payout_cents - totals[Kind.REFUND]
     )
+    return held, share
+
+
+def seller_reversal_due_cents(transaction: Transaction) -> int:
+    """After release: what the seller holds beyond their share, to pull back."""
+    if transaction.escrow_released_at is None:
+        return 0
+    held, share = _seller_held_and_share(transaction)
     return max(held - share, 0)
 
 
@@ -572,19 +578,20 @@ def transaction_reverse_due(*, transaction: Transaction) -> Transaction:
     When Stripe refuses (``stripe.InvalidRequestError``: their balance cannot cover it), the
     amount is booked as ``seller_debt`` for staff to collect. Other Stripe errors propagate
     with nothing booked: a retry (the ``charge.refunded`` webhook, the refund form) uses the
-    same idempotency key, which is derived from the share the seller keeps, so it cannot
-    reverse twice. Nothing to do before release or when nothing is due.
+    same idempotency key, which is derived from the share the seller keeps (it only shrinks),
+    so it cannot reverse twice. Nothing to do before release or when nothing is due.
     """
     with db_transaction.atomic():
         locked = _lock(transaction)
-        due = seller_reversal_due_cents(locked)
-        if not due:
+        if locked.escrow_released_at is None:
             return locked
-        totals = ledger_totals(locked)
-        keeps = totals[Kind.TRANSFER] - totals[Kind.TRANSFER_REVERSAL] - totals[Kind.SELLER_DEBT] - due
+        held, share = _seller_held_and_share(locked)
+        due = held - share
+        if due <= 0:
+            return locked
         try:
             reversal_id = payouts.payout_reversal(
-                locked, amount_cents=due, idempotency_key=f"reversal-{locked.pk}-{keeps}"
+                locked, amount_cents=due, idempotency_key=f"reversal-{locked.pk}-{share}"
             )
         except stripe.InvalidRequestError as refusal:
             logger.warning(
