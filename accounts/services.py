@@ -17,7 +17,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AccountStatus, User
-from marketplace.errors import ServiceError
+from marketplace.errors import ErrorCode, ServiceError
+from marketplace.events import after_commit
 from marketplace.images import CleanImage
 
 logger = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ def _absolute(base_url: str, path: str) -> str:
 
 def _send_after_commit(*, subject: str, template: str, context: dict, to: str) -> None:
     body = render_to_string(template, context)
-    transaction.on_commit(lambda: send_mail(subject, body, None, [to]), robust=True)
+    after_commit(send_mail, subject, body, None, [to])
 
 
 # --- Sign-up and profile ----------------------------------------------------------------
@@ -68,7 +69,7 @@ def user_signup(
             )
     except IntegrityError as exc:
         if _email_taken(exc):
-            raise ServiceError(EMAIL_TAKEN_MESSAGE, code="email_taken") from exc
+            raise ServiceError(EMAIL_TAKEN_MESSAGE, code=ErrorCode.EMAIL_TAKEN) from exc
         raise
     email_verification_send(user=user, base_url=base_url)
     logger.info("account created: %s", user.pk)
@@ -111,8 +112,7 @@ def user_profile_update(
                 user.avatar.storage.delete(new_name)
             raise
         if "avatar" in fields and old_name:
-            storage = user.avatar.storage
-            transaction.on_commit(lambda: storage.delete(old_name), robust=True)
+            after_commit(user.avatar.storage.delete, old_name)
     return user
 
 
@@ -121,7 +121,7 @@ def user_email_change(*, user: User, email: str, base_url: str) -> User:
     old address is told about the change. A change of letter case only keeps verification."""
     email = User.objects.normalize_email(email.strip())
     if email == user.email:
-        raise ServiceError("That is already your email address.", code="unchanged")
+        raise ServiceError("That is already your email address.", code=ErrorCode.UNCHANGED)
     with transaction.atomic():
         locked = User.objects.select_for_update().only("email", "email_verified_at").get(pk=user.pk)
         old_email = locked.email
@@ -138,7 +138,7 @@ def user_email_change(*, user: User, email: str, base_url: str) -> User:
             user.email = old_email
             user.email_verified_at = locked.email_verified_at
             if _email_taken(exc):
-                raise ServiceError(EMAIL_TAKEN_MESSAGE, code="email_taken") from exc
+                raise ServiceError(EMAIL_TAKEN_MESSAGE, code=ErrorCode.EMAIL_TAKEN) from exc
             raise
         if not same_mailbox:
             email_verification_send(user=user, base_url=base_url)
@@ -192,13 +192,13 @@ def user_verify_email(*, token: str) -> tuple[User, bool]:
     invalid = ServiceError(
         "This verification link is not valid. Check that you opened the whole link from the "
         "email, or ask for a new one.",
-        code="invalid",
+        code=ErrorCode.INVALID,
     )
     try:
         payload = _verification_signer().unsign_object(token, max_age=settings.EMAIL_VERIFICATION_MAX_AGE)
     except signing.SignatureExpired:
         raise ServiceError(
-            "This verification link has expired. Log in and ask for a new one.", code="expired"
+            "This verification link has expired. Log in and ask for a new one.", code=ErrorCode.EXPIRED
         ) from None
     except (signing.BadSignature, ValueError):
         raise invalid from None
@@ -216,7 +216,7 @@ def user_verify_email(*, token: str) -> tuple[User, bool]:
             raise ServiceError(
                 "This link was sent to an earlier email address of this account. Use the link "
                 "in the newest email, or ask for a new one.",
-                code="superseded",
+                code=ErrorCode.SUPERSEDED,
             )
         if user.email_verified_at is not None:
             return user, False
@@ -233,13 +233,15 @@ def _account_status_set(*, user: User, actor: User, status: AccountStatus) -> Us
     """Set ``account_status`` with the row locked. Staff only; nobody changes their own,
     and only a superuser changes a staff account's."""
     if not (actor.is_authenticated and actor.is_staff and actor.is_active):
-        raise ServiceError("Only staff can change an account's status.", code="forbidden")
+        raise ServiceError("Only staff can change an account's status.", code=ErrorCode.FORBIDDEN)
     if actor.pk == user.pk:
-        raise ServiceError("You cannot change the status of your own account.", code="own_account")
+        raise ServiceError("You cannot change the status of your own account.", code=ErrorCode.OWN_ACCOUNT)
     with transaction.atomic():
         locked = User.objects.select_for_update().only("account_status", "is_staff").get(pk=user.pk)
         if locked.is_staff and not actor.is_superuser:
-            raise ServiceError("Only a superuser can change the status of a staff account.", code="forbidden")
+            raise ServiceError(
+                "Only a superuser can change the status of a staff account.", code=ErrorCode.FORBIDDEN
+            )
         previous = locked.account_status
         if previous != status:
             locked.account_status = status
@@ -274,11 +276,11 @@ def ensure_can_transact(user) -> None:
     """Raise ``ServiceError`` unless ``user`` may buy, sell or message (call it first in
     every such service)."""
     if not user.is_authenticated:
-        raise ServiceError("Log in first.", code="login_required")
+        raise ServiceError("Log in first.", code=ErrorCode.LOGIN_REQUIRED)
     if user.account_status == AccountStatus.BANNED:
-        raise ServiceError(BANNED_MESSAGE, code="account_banned")
+        raise ServiceError(BANNED_MESSAGE, code=ErrorCode.ACCOUNT_BANNED)
     if user.account_status == AccountStatus.SUSPENDED:
-        raise ServiceError(SUSPENDED_MESSAGE, code="account_suspended")
+        raise ServiceError(SUSPENDED_MESSAGE, code=ErrorCode.ACCOUNT_SUSPENDED)
 
 
 def ensure_can_publish(user) -> None:
@@ -288,7 +290,7 @@ def ensure_can_publish(user) -> None:
         raise ServiceError(
             "Verify your email address before publishing: use the link we emailed you, or ask "
             "for a new one on your profile page.",
-            code="email_unverified",
+            code=ErrorCode.EMAIL_UNVERIFIED,
         )
 
 
@@ -317,7 +319,7 @@ def normalize_phone_number(raw: str) -> str:
     if value.startswith("00"):
         value = "+" + value[2:]
     if not _PHONE_E164.fullmatch(value):
-        raise ServiceError(PHONE_NUMBER_MESSAGE, code="phone_invalid")
+        raise ServiceError(PHONE_NUMBER_MESSAGE, code=ErrorCode.PHONE_INVALID)
     return value
 
 
@@ -328,7 +330,7 @@ def clean_seller_display_name(raw: str) -> str:
         raise ServiceError(
             f"Your seller name must be {SELLER_DISPLAY_NAME_MIN} to {SELLER_DISPLAY_NAME_MAX} "
             "characters long.",
-            code="display_name_invalid",
+            code=ErrorCode.DISPLAY_NAME_INVALID,
         )
     return name
 
@@ -341,7 +343,7 @@ def ensure_can_start_selling(user) -> None:
         raise ServiceError(
             "Verify your email address before you start selling: open the link we emailed you, "
             "or ask for a new one.",
-            code="email_unverified",
+            code=ErrorCode.EMAIL_UNVERIFIED,
         )
 
 

@@ -30,7 +30,8 @@ from accounts.services import ensure_can_transact
 from listings.models import Listing, ListingStatus
 from listings.selectors import _image_url
 from listings.services import listing_changed
-from marketplace.errors import ServiceError
+from marketplace.errors import ErrorCode, ServiceError
+from marketplace.events import after_commit
 from marketplace.images import FORMATS, clean_uploaded_image_renditions
 
 logger = logging.getLogger(__name__)
@@ -48,7 +49,14 @@ CHANGE_REFUSALS = {
 }
 # Refusals that concern the listing or the account, not one file: a multi-file upload stops.
 WHOLE_REQUEST_CODES = frozenset(
-    {"login_required", "account_banned", "account_suspended", "forbidden", "not_found", "locked"}
+    {
+        ErrorCode.LOGIN_REQUIRED,
+        ErrorCode.ACCOUNT_BANNED,
+        ErrorCode.ACCOUNT_SUSPENDED,
+        ErrorCode.FORBIDDEN,
+        ErrorCode.NOT_FOUND,
+        ErrorCode.LOCKED,
+    }
 )
 
 
@@ -129,7 +137,7 @@ def listing_photos_for_page(listing: Listing) -> list[PhotoView]:
 # --- Rules -------------------------------------------------------------------------------------
 def _ensure_owner(listing: Listing, actor) -> None:
     if listing.seller_id != actor.pk:
-        raise ServiceError("You can only change the photos of your own listings.", code="forbidden")
+        raise ServiceError("You can only change the photos of your own listings.", code=ErrorCode.FORBIDDEN)
 
 
 def _ensure_changeable(listing: Listing) -> None:
@@ -137,7 +145,7 @@ def _ensure_changeable(listing: Listing) -> None:
     reserved listing is what a buyer is paying for, and a sold or archived one is a record."""
     refusal = CHANGE_REFUSALS.get(listing.status)
     if refusal:
-        raise ServiceError(refusal, code="locked")
+        raise ServiceError(refusal, code=ErrorCode.LOCKED)
 
 
 def photo_change_refusal(*, listing: Listing, actor) -> str | None:
@@ -154,7 +162,8 @@ def photo_change_refusal(*, listing: Listing, actor) -> str | None:
 def _too_many(limit: int) -> ServiceError:
     photos = "photo" if limit == 1 else "photos"
     return ServiceError(
-        f"A listing can have at most {limit} {photos}: delete one to add another.", code="too_many_photos"
+        f"A listing can have at most {limit} {photos}: delete one to add another.",
+        code=ErrorCode.TOO_MANY_PHOTOS,
     )
 
 
@@ -169,7 +178,7 @@ def _locked_for_change(*, listing: Listing, actor) -> Listing:
         .first()
     )
     if locked is None:
-        raise ServiceError("This listing no longer exists.", code="not_found")
+        raise ServiceError("This listing no longer exists.", code=ErrorCode.NOT_FOUND)
     _ensure_owner(locked, actor)
     _ensure_changeable(locked)
     return locked
@@ -194,7 +203,7 @@ def _find(photos: list[dict], photo_id: str) -> int:
         if photo["id"] == photo_id:
             return index
     raise ServiceError(
-        "That photo is no longer on this listing: the page was out of date.", code="photo_not_found"
+        "That photo is no longer on this listing: the page was out of date.", code=ErrorCode.PHOTO_NOT_FOUND
     )
 
 
@@ -229,7 +238,7 @@ def _store(listing_id, photo_id: str, copies: dict) -> dict[str, str]:
         _delete_files(stored.values())
         raise ServiceError(
             "We could not store the photo just now, so nothing was saved. Please try again.",
-            code="storage_failed",
+            code=ErrorCode.STORAGE_FAILED,
         ) from None
     return stored
 
@@ -264,7 +273,7 @@ def photo_add(*, listing: Listing, actor, upload) -> dict:
             output_format=PHOTO_FORMAT,
         )
     except ValidationError as error:
-        raise ServiceError(error.messages[0], code=error.code or "invalid_image") from None
+        raise ServiceError(error.messages[0], code=ErrorCode(error.code or ErrorCode.INVALID_IMAGE)) from None
 
     photo_id = uuid.uuid4().hex
     stored = _store(listing.pk, photo_id, copies)
@@ -325,7 +334,7 @@ def photo_delete(*, listing: Listing, actor, photo_id: str) -> dict:
         _write(locked, photos, listing)
         names = [name for name in (photo["path"], photo["thumb_path"]) if _is_own_file(locked.pk, name)]
         if names:
-            transaction.on_commit(lambda: _delete_files(names))
+            after_commit(_delete_files, names)
     logger.info("listing %s: photo %s deleted", listing.pk, photo_id)
     return photo
 
@@ -358,7 +367,7 @@ def photo_reorder(*, listing: Listing, actor, photo_ids: list[str]) -> list[dict
         if len(photo_ids) != len(photos) or set(photo_ids) != set(by_id):
             raise ServiceError(
                 "The photos changed while you were ordering them: reload the page and try again.",
-                code="stale",
+                code=ErrorCode.STALE,
             )
         photos = [by_id[photo_id] for photo_id in photo_ids]
         _write(locked, photos, listing)

@@ -29,7 +29,8 @@ from listings.selectors import (
     category_tree,
     listing_is_public,
 )
-from marketplace.errors import ServiceError
+from marketplace.errors import ErrorCode, ServiceError
+from marketplace.events import after_commit
 from marketplace.money import MAX_MAJOR_UNITS
 from marketplace.ratelimit import RateLimit
 
@@ -51,13 +52,12 @@ def listing_changed(listing_id) -> None:
     Every service that changes what a listing page shows (edit, publish, reserve, sell,
     archive, visibility, images) calls this. Outside a transaction it acts at once.
     """
-    key = LISTING_VERSION_KEY.format(id=listing_id)
-    transaction.on_commit(lambda: _bump_version(key))
+    after_commit(_bump_version, LISTING_VERSION_KEY.format(id=listing_id))
 
 
 def category_tree_changed() -> None:
     """Retire the cached category tree (and the listing pages built on it) on commit."""
-    transaction.on_commit(bump_category_tree_version)
+    after_commit(bump_category_tree_version)
 
 
 def seller_changed(user_id) -> None:
@@ -68,8 +68,7 @@ def seller_changed(user_id) -> None:
     trigger also move the page key through the seller's ``updated_at``, but a reply or a
     comment edit does not touch the user row, so review services call this.
     """
-    key = SELLER_VERSION_KEY.format(id=user_id)
-    transaction.on_commit(lambda: _bump_version(key))
+    after_commit(_bump_version, SELLER_VERSION_KEY.format(id=user_id))
 
 
 # --- Favorites ------------------------------------------------------------------------
@@ -83,7 +82,7 @@ def favorite_add(*, user, listing: Listing) -> bool:
     actually inserted.
     """
     if not listing_is_public(listing):
-        raise ServiceError("This listing is not available.", code="not_found")
+        raise ServiceError("This listing is not available.", code=ErrorCode.NOT_FOUND)
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {Favorite._meta.db_table} (id, user_id, listing_id) "  # noqa: S608 - model constant
@@ -307,13 +306,13 @@ def listing_transition_check(listing: Listing, action: str) -> ListingTransition
         return transition
     already_there = listing.status == transition.target
     if already_there or (action == "delete" and listing.status == ListingStatus.ARCHIVED):
-        raise ServiceError(_ALREADY[action], code="invalid_transition")
+        raise ServiceError(_ALREADY[action], code=ErrorCode.INVALID_TRANSITION)
     refusal = _STATUS_REFUSALS.get(listing.status)
     if refusal is None:
         allowed = " or ".join(sorted(ListingStatus(status).label.lower() for status in transition.sources))
         current = ListingStatus(listing.status).label.lower()
         refusal = f"Only {allowed} listings can be {{verb}}; this one is {current}."
-    raise ServiceError(refusal.format(verb=transition.verb), code="invalid_transition")
+    raise ServiceError(refusal.format(verb=transition.verb), code=ErrorCode.INVALID_TRANSITION)
 
 
 def listing_owner_actions(listing: Listing) -> list[str]:
@@ -340,7 +339,7 @@ def _deletable(listing: Listing) -> bool:
 def _ensure_owner(listing: Listing, actor) -> None:
     # Same answer as for a listing that does not exist: ids do not leak.
     if not actor.is_authenticated or listing.seller_id != actor.pk:
-        raise ServiceError("No such listing.", code="not_found")
+        raise ServiceError("No such listing.", code=ErrorCode.NOT_FOUND)
 
 
 def _lock(listing: Listing) -> Listing:
@@ -391,7 +390,7 @@ def _category_schema(category_id) -> tuple[str, list[dict]]:
 
     node = category_tree().by_id.get(str(category_id))
     if node is None:
-        raise ServiceError("Choose a category from the list.", code="invalid_category")
+        raise ServiceError("Choose a category from the list.", code=ErrorCode.INVALID_CATEGORY)
     return node.name, attribute_schema_for(node)
 
 
@@ -401,7 +400,9 @@ def listing_attributes_validate(*, category_id, attributes) -> dict:
     text). Returns the attributes to store; raises ``ServiceError`` naming every problem."""
     category_name, schema = _category_schema(category_id)
     if not isinstance(attributes, dict):
-        raise ServiceError("Listing details must be a mapping of detail names to values.", code="invalid")
+        raise ServiceError(
+            "Listing details must be a mapping of detail names to values.", code=ErrorCode.INVALID
+        )
     by_key = {attribute["key"]: attribute for attribute in schema}
     problems = []
     unknown = sorted(set(attributes) - set(by_key))
@@ -434,7 +435,7 @@ def listing_attributes_validate(*, category_id, attributes) -> dict:
             continue
         values[key] = value
     if problems:
-        raise ServiceError(" ".join(problems), code="invalid_attributes")
+        raise ServiceError(" ".join(problems), code=ErrorCode.INVALID_ATTRIBUTES)
     return values
 
 
@@ -473,11 +474,13 @@ def _listing_values(*, data: dict, listing: Listing | None) -> dict:
     """
     unknown = sorted(set(data) - set(LISTING_EDITABLE_FIELDS))
     if unknown:
-        raise ServiceError(f"These listing fields cannot be set: {', '.join(unknown)}.", code="invalid")
+        raise ServiceError(
+            f"These listing fields cannot be set: {', '.join(unknown)}.", code=ErrorCode.INVALID
+        )
     if listing is None:
         missing = [field for field in _REQUIRED_ON_CREATE if not data.get(field)]
         if missing:
-            raise ServiceError(f"A listing needs {', '.join(missing)}.", code="invalid")
+            raise ServiceError(f"A listing needs {', '.join(missing)}.", code=ErrorCode.INVALID)
         current = {
             "price_cents": None,
             "currency": settings.DEFAULT_CURRENCY,
@@ -497,7 +500,7 @@ def _listing_values(*, data: dict, listing: Listing | None) -> dict:
     try:
         values["category_id"] = uuid.UUID(str(values["category_id"]))
     except ValueError:
-        raise ServiceError("Choose a category from the list.", code="invalid_category") from None
+        raise ServiceError("Choose a category from the list.", code=ErrorCode.INVALID_CATEGORY) from None
     problems: list[str] = []
     _text(values, "title", "The title", TITLE_MAX_LENGTH, problems, required=True)
     _text(values, "description", "The description", DESCRIPTION_MAX_LENGTH, problems, required=True)
@@ -530,7 +533,7 @@ def _listing_values(*, data: dict, listing: Listing | None) -> dict:
     if (values["location_lat"] is None) != (values["location_lng"] is None):
         problems.append(BOTH_COORDINATES)
     if problems:
-        raise ServiceError(" ".join(problems), code="invalid")
+        raise ServiceError(" ".join(problems), code=ErrorCode.INVALID)
     if listing is None or {"category_id", "attributes"} & set(data):
         values["attributes"] = listing_attributes_validate(
             category_id=values["category_id"], attributes=values["attributes"]
@@ -629,7 +632,7 @@ def listing_create(*, seller, data: dict) -> Listing:
     values = _listing_values(data=data, listing=None)
     limit = _listings_created_limit()
     if limit.hit(str(seller.pk)) > limit.limit:
-        raise ServiceError(listing_create_limit_message(limit.retry_after()), code="rate_limited")
+        raise ServiceError(listing_create_limit_message(limit.retry_after()), code=ErrorCode.RATE_LIMITED)
     base = _slug_base(values["title"])
     with transaction.atomic():
         listing = Listing(seller=seller, status=ListingStatus.DRAFT, **values)
@@ -651,7 +654,7 @@ def listing_update(*, listing: Listing, actor, data: dict) -> Listing:
         locked = _lock(listing)
         if not listing_is_editable(locked):
             refusal = _STATUS_REFUSALS[locked.status].format(verb="edited")
-            raise ServiceError(refusal, code="not_editable")
+            raise ServiceError(refusal, code=ErrorCode.NOT_EDITABLE)
         values = _listing_values(data=data, listing=locked)
         fields = [field for field, value in values.items() if getattr(locked, field) != value]
         for field in fields:
@@ -670,12 +673,12 @@ def _ensure_publishable(listing: Listing) -> None:
     """What a buyer needs before the listing goes live: a price for a fixed-price listing,
     and details that still match the category (its schema may have changed since)."""
     if listing.pricing_type == PricingType.FIXED and listing.price_cents is None:
-        raise ServiceError(FIXED_PRICE_NEEDS_PRICE, code="incomplete")
+        raise ServiceError(FIXED_PRICE_NEEDS_PRICE, code=ErrorCode.INCOMPLETE)
     try:
         listing_attributes_validate(category_id=listing.category_id, attributes=listing.attributes)
     except ServiceError as error:
         raise ServiceError(
-            f"Edit the listing before publishing: {error.message}", code="incomplete"
+            f"Edit the listing before publishing: {error.message}", code=ErrorCode.INCOMPLETE
         ) from error
 
 
@@ -688,7 +691,7 @@ def listing_publish(*, listing: Listing, actor) -> Listing:
     if not actor.is_seller:
         raise ServiceError(
             "Set up your seller profile before publishing: choose the name buyers will see.",
-            code="not_seller",
+            code=ErrorCode.NOT_SELLER,
         )
     with transaction.atomic():
         locked = _lock(listing)

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import ensure_can_start_selling
-from marketplace.errors import ServiceError
+from marketplace.errors import ErrorCode, ServiceError
 from payments.models import Transaction, TransactionStatus
 from payments.stripe_client import AccountLink, connect_gateway
 
@@ -75,7 +75,7 @@ def seller_payouts_waiting_count(*, seller) -> int:
 
 def _ensure_can_connect(user) -> None:
     if not user.is_seller:
-        raise ServiceError(NOT_SELLER_MESSAGE, code="not_seller")
+        raise ServiceError(NOT_SELLER_MESSAGE, code=ErrorCode.NOT_SELLER)
     ensure_can_start_selling(user)
 
 
@@ -104,7 +104,7 @@ def seller_connect_link(*, user, refresh_url: str, return_url: str) -> AccountLi
     """A fresh onboarding link for the seller's account (links are single-use and expire)."""
     _ensure_can_connect(user)
     if not user.stripe_connect_id:
-        raise ServiceError("Set up payouts first.", code="not_connected")
+        raise ServiceError("Set up payouts first.", code=ErrorCode.NOT_CONNECTED)
     payout_status_changed(user.stripe_connect_id)
     return connect_gateway().create_account_link(
         account_id=user.stripe_connect_id, refresh_url=refresh_url, return_url=return_url
@@ -115,7 +115,7 @@ def seller_connect_simulated_complete(*, user, account_id: str):
     """Test mode only: finish the simulated onboarding of the seller's own account."""
     gateway = connect_gateway()
     if not gateway.simulated or user.stripe_connect_id != account_id:
-        raise ServiceError("No such account.", code="not_found")
+        raise ServiceError("No such account.", code=ErrorCode.NOT_FOUND)
     account = gateway.complete_onboarding(account_id)
     payout_status_changed(account_id)
     return account

@@ -1,9 +1,10 @@
 """Emails about a purchase: the buyer's receipt, the seller's sale and payout notices, refunds.
 
-``payments.hooks`` calls these after the change is committed. Each re-reads the transaction
-(the caller's instance may be stale) and takes every amount from the ledger, so an email
-states what was booked, not what a row said before. Each message goes to one party only:
-the buyer's and the seller's addresses are private, and never appear in the other's mail.
+``payments.subscribers`` calls these from the purchase hooks, after the change is committed.
+Each re-reads the transaction (the caller's instance may be stale) and takes every amount
+from the ledger, so an email states what was booked, not what a row said before. Each
+message goes to one party only: the buyer's and the seller's addresses are private, and
+never appear in the other's mail.
 Failures propagate; the hook runner logs them.
 """
 

@@ -22,7 +22,7 @@ import logging
 import stripe
 from django.db import transaction as db_transaction
 
-from marketplace.errors import ServiceError
+from marketplace.errors import ErrorCode, ServiceError
 from payments import stripe_client
 from payments.models import LedgerEntry, LedgerKind, Transaction
 from payments.services import (
@@ -43,7 +43,7 @@ STRIPE_DOWN_MESSAGE = "The payment service could not be reached; nothing was ref
 def ensure_can_refund(transaction: Transaction, actor) -> None:
     """Only the seller of the purchase and staff refund (the buyer asks the seller)."""
     if actor is None or not (actor.is_staff or transaction.seller_id == actor.pk):
-        raise ServiceError(NOT_FOUND_MESSAGE, code="not_found")
+        raise ServiceError(NOT_FOUND_MESSAGE, code=ErrorCode.NOT_FOUND)
 
 
 def _already_booked_elsewhere(transaction: Transaction, refund) -> bool:
@@ -67,7 +67,7 @@ def refund_issue(*, transaction: Transaction, amount_cents: int, actor, request_
     ensure_can_refund(transaction, actor)
     key = (request_key or "").strip()
     if not key or len(key) > 100:
-        raise ServiceError("This refund form has expired: reload the page.", code="invalid")
+        raise ServiceError("This refund form has expired: reload the page.", code=ErrorCode.INVALID)
     with db_transaction.atomic():
         locked = _lock(transaction)
         refund_amount_check(locked, amount_cents)
@@ -84,15 +84,15 @@ def refund_issue(*, transaction: Transaction, amount_cents: int, actor, request_
         except stripe.InvalidRequestError as refusal:
             raise ServiceError(
                 STRIPE_REFUSED_MESSAGE.format(reason=refusal.user_message or "the request was refused."),
-                code="stripe_refused",
+                code=ErrorCode.PAYMENT_REFUSED,
             ) from refusal
         except stripe.StripeError as error:
             logger.warning("refund of %s: Stripe error %s", locked.pk, error)
-            raise ServiceError(STRIPE_DOWN_MESSAGE, code="stripe_unavailable") from error
+            raise ServiceError(STRIPE_DOWN_MESSAGE, code=ErrorCode.PAYMENT_UNAVAILABLE) from error
         if refund["status"] not in ("succeeded", "pending"):
             raise ServiceError(
                 STRIPE_REFUSED_MESSAGE.format(reason=f"the refund is {refund['status']}."),
-                code="stripe_refused",
+                code=ErrorCode.PAYMENT_REFUSED,
             )
         locked = transaction_refund(
             transaction=locked, amount_cents=refund["amount"], refund_id=refund["id"], actor=actor

@@ -44,7 +44,8 @@ from django.utils import timezone
 from accounts.services import ensure_can_transact
 from listings.models import Listing, ListingStatus, ListingVisibility, PricingType
 from listings.services import listing_purchase_move
-from marketplace.errors import ServiceError
+from marketplace.errors import ErrorCode, ServiceError
+from marketplace.events import after_commit
 from marketplace.money import format_amount
 from payments import hooks, payouts, stripe_client
 from payments.fees import platform_fee_cents
@@ -97,7 +98,7 @@ def _lock(transaction: Transaction, *, skip_locked: bool = False) -> Transaction
     if locked is None:
         if skip_locked:
             return None
-        raise ServiceError(NOT_FOUND_MESSAGE, code="not_found")
+        raise ServiceError(NOT_FOUND_MESSAGE, code=ErrorCode.NOT_FOUND)
     if listing is not None:
         locked.listing = listing
     return locked
@@ -106,8 +107,7 @@ def _lock(transaction: Transaction, *, skip_locked: bool = False) -> Transaction
 def _seller_money_changed(transaction: Transaction) -> None:
     """Forget the seller's cached sales summary (``selectors.seller_sales_summary``) once the
     current change commits: a new sale, a status change, a booked movement, an escrow date."""
-    seller_id = transaction.seller_id
-    db_transaction.on_commit(lambda: cache.delete(seller_summary_key(seller_id)), robust=True)
+    after_commit(cache.delete, seller_summary_key(transaction.seller_id))
 
 
 def _write_ledger(transaction: Transaction, lines: Iterable[LedgerLine]) -> None:
@@ -165,15 +165,19 @@ def transaction_transition(
         current = locked.status
         if to_status not in TRANSACTION_TRANSITIONS[current]:
             source, target = Status(current).label.lower(), Status(to_status).label.lower()
-            raise ServiceError(f"A {source} purchase cannot become {target}.", code="invalid_transition")
+            raise ServiceError(
+                f"A {source} purchase cannot become {target}.", code=ErrorCode.INVALID_TRANSITION
+            )
         released = locked.escrow_released_at is not None
         if current == Status.DISPUTED and to_status == Status.PROCESSING and released:
             raise ServiceError(
-                "A dispute won after release returns the purchase to completed.", code="invalid_transition"
+                "A dispute won after release returns the purchase to completed.",
+                code=ErrorCode.INVALID_TRANSITION,
             )
         if current == Status.DISPUTED and to_status == Status.COMPLETED and not released:
             raise ServiceError(
-                "A dispute won before release returns the purchase to processing.", code="invalid_transition"
+                "A dispute won before release returns the purchase to processing.",
+                code=ErrorCode.INVALID_TRANSITION,
             )
 
         fields = {"status", "metadata", *changes}
@@ -207,35 +211,37 @@ def _announce(transaction: Transaction, previous: str) -> None:
     """Call the hook of a status change once it commits (refunds call theirs with the amount)."""
     to_status = transaction.status
     if previous == Status.DISPUTED:
-        hooks.after_commit(hooks.order_dispute_closed, transaction, to_status != Status.REFUNDED)
+        after_commit(hooks.order_dispute_closed, transaction, to_status != Status.REFUNDED)
     elif to_status == Status.PROCESSING:
-        hooks.after_commit(hooks.order_paid, transaction)
+        after_commit(hooks.order_paid, transaction)
     elif to_status == Status.CANCELLED:
-        hooks.after_commit(hooks.order_cancelled, transaction)
+        after_commit(hooks.order_cancelled, transaction)
     elif to_status == Status.COMPLETED:
-        hooks.after_commit(hooks.order_completed, transaction)
+        after_commit(hooks.order_completed, transaction)
     elif to_status == Status.DISPUTED:
-        hooks.after_commit(hooks.order_disputed, transaction)
+        after_commit(hooks.order_disputed, transaction)
 
 
 # --- Buying -------------------------------------------------------------------------------
 def _ensure_buyable(listing: Listing, buyer) -> None:
     if listing.seller_id == buyer.pk:
-        raise ServiceError("You cannot buy your own listing.", code="own_listing")
+        raise ServiceError("You cannot buy your own listing.", code=ErrorCode.OWN_LISTING)
     if listing.visibility not in (ListingVisibility.PUBLIC, ListingVisibility.UNLISTED):
-        raise ServiceError(UNAVAILABLE_MESSAGE, code="not_found")
+        raise ServiceError(UNAVAILABLE_MESSAGE, code=ErrorCode.NOT_FOUND)
     if listing.status == ListingStatus.RESERVED:
-        raise ServiceError(RESERVED_MESSAGE, code="reserved")
+        raise ServiceError(RESERVED_MESSAGE, code=ErrorCode.RESERVED)
     if listing.status == ListingStatus.SOLD:
-        raise ServiceError(SOLD_MESSAGE, code="sold")
+        raise ServiceError(SOLD_MESSAGE, code=ErrorCode.SOLD)
     if listing.status != ListingStatus.ACTIVE:
-        raise ServiceError(UNAVAILABLE_MESSAGE, code="not_found")
+        raise ServiceError(UNAVAILABLE_MESSAGE, code=ErrorCode.NOT_FOUND)
     if listing.pricing_type != PricingType.FIXED or not listing.price_cents:
-        raise ServiceError("This listing has no fixed price: contact the seller.", code="not_fixed_price")
+        raise ServiceError(
+            "This listing has no fixed price: contact the seller.", code=ErrorCode.NOT_FIXED_PRICE
+        )
     try:
         ensure_can_transact(listing.seller)
     except ServiceError:
-        raise ServiceError(UNAVAILABLE_MESSAGE, code="not_found") from None
+        raise ServiceError(UNAVAILABLE_MESSAGE, code=ErrorCode.NOT_FOUND) from None
 
 
 def transaction_start(*, listing: Listing, buyer, idempotency_key: str) -> Transaction:
@@ -250,7 +256,9 @@ def transaction_start(*, listing: Listing, buyer, idempotency_key: str) -> Trans
     ensure_can_transact(buyer)
     key = (idempotency_key or "").strip()
     if not key or len(key) > 255:
-        raise ServiceError("This request is missing its checkout key: reload the page.", code="invalid")
+        raise ServiceError(
+            "This request is missing its checkout key: reload the page.", code=ErrorCode.INVALID
+        )
     bps = settings.PLATFORM_FEE_BPS
     try:
         with db_transaction.atomic():
@@ -262,12 +270,12 @@ def transaction_start(*, listing: Listing, buyer, idempotency_key: str) -> Trans
                 .first()
             )
             if locked is None:
-                raise ServiceError(UNAVAILABLE_MESSAGE, code="not_found")
+                raise ServiceError(UNAVAILABLE_MESSAGE, code=ErrorCode.NOT_FOUND)
             existing = Transaction.objects.filter(buyer_id=buyer.pk, idempotency_key=key).first()
             if existing is not None:
                 if existing.listing_id != locked.pk:
                     raise ServiceError(
-                        "This checkout was for another listing: reload the page.", code="invalid"
+                        "This checkout was for another listing: reload the page.", code=ErrorCode.INVALID
                     )
                 return existing
             _ensure_buyable(locked, buyer)
@@ -298,7 +306,7 @@ def transaction_start(*, listing: Listing, buyer, idempotency_key: str) -> Trans
     except IntegrityError as error:
         constraint = getattr(getattr(error.__cause__, "diag", None), "constraint_name", None)
         if constraint == "payments_transaction_one_live_per_listing":
-            raise ServiceError(RESERVED_MESSAGE, code="reserved") from error
+            raise ServiceError(RESERVED_MESSAGE, code=ErrorCode.RESERVED) from error
         raise
 
 
@@ -314,19 +322,19 @@ def _stop_payment(payment_intent_id: str) -> None:
 
 def _after_cancel(transaction: Transaction) -> None:
     if transaction.payment_intent_id:
-        db_transaction.on_commit(lambda: _stop_payment(transaction.payment_intent_id), robust=True)
+        after_commit(_stop_payment, transaction.payment_intent_id)
 
 
 def transaction_cancel(*, transaction: Transaction, actor) -> Transaction:
     """The buyer abandons an unpaid checkout: pending -> cancelled, the listing active again."""
     if actor is None or transaction.buyer_id != actor.pk:
-        raise ServiceError(NOT_FOUND_MESSAGE, code="not_found")
+        raise ServiceError(NOT_FOUND_MESSAGE, code=ErrorCode.NOT_FOUND)
     with db_transaction.atomic():
         locked = _lock(transaction)
         if locked.status != Status.PENDING:
             raise ServiceError(
                 "Only an unpaid purchase can be cancelled; ask the seller for a refund.",
-                code="invalid_transition",
+                code=ErrorCode.INVALID_TRANSITION,
             )
         cancelled = transaction_transition(
             transaction=locked,
@@ -377,14 +385,16 @@ def transaction_mark_paid(
         if locked.status != Status.PENDING and locked.payment_intent_id == payment_intent_id:
             return locked
         if locked.status != Status.PENDING:
-            raise ServiceError("This purchase is no longer awaiting payment.", code="invalid_transition")
+            raise ServiceError(
+                "This purchase is no longer awaiting payment.", code=ErrorCode.INVALID_TRANSITION
+            )
         if amount_cents != locked.total_cents:
             raise ServiceError(
                 f"The payment of {amount_cents} does not match the total of {locked.total_cents}.",
-                code="amount_mismatch",
+                code=ErrorCode.AMOUNT_MISMATCH,
             )
         if Transaction.objects.filter(payment_intent_id=payment_intent_id).exclude(pk=locked.pk).exists():
-            raise ServiceError("This payment belongs to another purchase.", code="invalid")
+            raise ServiceError("This payment belongs to another purchase.", code=ErrorCode.INVALID)
         now = timezone.now()
         return transaction_transition(
             transaction=locked,
@@ -403,12 +413,12 @@ def transaction_mark_paid(
 def transaction_confirm_receipt(*, transaction: Transaction, actor) -> Transaction:
     """The buyer has the item: escrow becomes due now (release_escrow pays the seller)."""
     if actor is None or transaction.buyer_id != actor.pk:
-        raise ServiceError(NOT_FOUND_MESSAGE, code="not_found")
+        raise ServiceError(NOT_FOUND_MESSAGE, code=ErrorCode.NOT_FOUND)
     with db_transaction.atomic():
         locked = _lock(transaction)
         if locked.status != Status.PROCESSING or locked.escrow_released_at is not None:
             raise ServiceError(
-                "Only a paid purchase awaiting release can be confirmed.", code="invalid_transition"
+                "Only a paid purchase awaiting release can be confirmed.", code=ErrorCode.INVALID_TRANSITION
             )
         now = timezone.now()
         if locked.escrow_release_date is None or locked.escrow_release_date > now:
@@ -416,7 +426,7 @@ def transaction_confirm_receipt(*, transaction: Transaction, actor) -> Transacti
         locked.metadata = {**locked.metadata, "receipt_confirmed_at": now.isoformat()}
         locked.save(update_fields=["escrow_release_date", "metadata"])
         _seller_money_changed(locked)
-        hooks.after_commit(hooks.order_receipt_confirmed, locked)
+        after_commit(hooks.order_receipt_confirmed, locked)
     return locked
 
 
@@ -437,10 +447,10 @@ def transaction_release(
         locked = _lock(transaction)
         if locked.status != Status.PROCESSING or locked.escrow_released_at is not None:
             raise ServiceError(
-                "Only a paid purchase awaiting release can be released.", code="invalid_transition"
+                "Only a paid purchase awaiting release can be released.", code=ErrorCode.INVALID_TRANSITION
             )
         if locked.escrow_release_date is None or locked.escrow_release_date > at:
-            raise ServiceError("The escrow period of this purchase has not ended.", code="not_due")
+            raise ServiceError("The escrow period of this purchase has not ended.", code=ErrorCode.NOT_DUE)
         amount = payout_due_cents(locked)
         if amount and not transfer_id:
             raise ValueError("transfer_id is required.")
@@ -490,12 +500,12 @@ def _ensure_refunder(transaction: Transaction, actor) -> None:
     if actor is None or actor.is_staff:
         return
     if transaction.seller_id != actor.pk:
-        raise ServiceError(NOT_FOUND_MESSAGE, code="not_found")
+        raise ServiceError(NOT_FOUND_MESSAGE, code=ErrorCode.NOT_FOUND)
 
 
 def _positive_int(value, name: str) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ServiceError(f"The {name} must be a positive amount in minor units.", code="invalid")
+        raise ServiceError(f"The {name} must be a positive amount in minor units.", code=ErrorCode.INVALID)
 
 
 def refund_amount_check(transaction: Transaction, amount_cents: int) -> bool:
@@ -505,18 +515,18 @@ def refund_amount_check(transaction: Transaction, amount_cents: int) -> bool:
     """
     _positive_int(amount_cents, "refund")
     if transaction.status not in (Status.PROCESSING, Status.COMPLETED):
-        raise ServiceError("Only a paid purchase can be refunded.", code="invalid_transition")
+        raise ServiceError("Only a paid purchase can be refunded.", code=ErrorCode.INVALID_TRANSITION)
     refunded = ledger_totals(transaction)[Kind.REFUND]
     remaining = transaction.total_cents - refunded
     if amount_cents > remaining:
         raise ServiceError(
             f"At most {format_amount(remaining, transaction.currency)} remains to be refunded.",
-            code="too_much",
+            code=ErrorCode.TOO_MUCH,
         )
     if amount_cents < remaining and refunded + amount_cents > transaction.seller_payout_cents:
         raise ServiceError(
             "Partial refunds cannot exceed the seller's payout; refund the whole amount instead.",
-            code="too_much",
+            code=ErrorCode.TOO_MUCH,
         )
     return amount_cents == remaining
 
@@ -548,7 +558,7 @@ def transaction_refund(*, transaction: Transaction, amount_cents: int, refund_id
             )
         else:
             _write_ledger(locked, [(Kind.REFUND, amount_cents, refund_id)])
-        hooks.after_commit(hooks.order_refunded, locked, amount_cents)
+        after_commit(hooks.order_refunded, locked, amount_cents)
     return locked
 
 
@@ -619,13 +629,15 @@ def transaction_book_late_payment(
     with db_transaction.atomic():
         locked = _lock(transaction)
         if locked.status != Status.CANCELLED:
-            raise ServiceError("Only a cancelled purchase refunds a late payment.", code="invalid_transition")
+            raise ServiceError(
+                "Only a cancelled purchase refunds a late payment.", code=ErrorCode.INVALID_TRANSITION
+            )
         if LedgerEntry.objects.filter(kind=Kind.CHARGE, external_id=charge_id).exists():
             return locked
         _write_ledger(
             locked, [(Kind.CHARGE, amount_cents, charge_id), (Kind.REFUND, amount_cents, refund_id)]
         )
-        hooks.after_commit(hooks.order_refunded, locked, amount_cents)
+        after_commit(hooks.order_refunded, locked, amount_cents)
     return locked
 
 
@@ -660,7 +672,7 @@ def transaction_dispute_close(*, transaction: Transaction, dispute_id: str, won:
                 transaction=locked, kind=Kind.DISPUTE, external_id=dispute_id
             ).exists():
                 return locked  # closed already (a replayed event)
-            raise ServiceError("This purchase is not disputed.", code="invalid_transition")
+            raise ServiceError("This purchase is not disputed.", code=ErrorCode.INVALID_TRANSITION)
         totals = ledger_totals(locked)
         released = locked.escrow_released_at is not None
         if won:
@@ -687,9 +699,11 @@ def transaction_attach_payment_intent(*, transaction: Transaction, payment_inten
         if locked.payment_intent_id == payment_intent_id:
             return locked
         if locked.status != Status.PENDING:
-            raise ServiceError("This purchase is no longer awaiting payment.", code="invalid_transition")
+            raise ServiceError(
+                "This purchase is no longer awaiting payment.", code=ErrorCode.INVALID_TRANSITION
+            )
         if Transaction.objects.filter(payment_intent_id=payment_intent_id).exclude(pk=locked.pk).exists():
-            raise ServiceError("This payment belongs to another purchase.", code="invalid")
+            raise ServiceError("This payment belongs to another purchase.", code=ErrorCode.INVALID)
         locked.payment_intent_id = payment_intent_id
         locked.save(update_fields=["payment_intent_id"])
     return locked
@@ -711,7 +725,7 @@ def transaction_settle_payment_intent(*, transaction: Transaction, payment_inten
 
     charge_id = _charge_id_of(intent)
     if not charge_id:
-        raise ServiceError(f"Payment {intent['id']} has no charge.", code="invalid")
+        raise ServiceError(f"Payment {intent['id']} has no charge.", code=ErrorCode.INVALID)
     return transaction_mark_paid(
         transaction=current,
         payment_intent_id=intent["id"],

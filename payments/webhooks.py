@@ -27,7 +27,8 @@ from django.db import connection
 from django.db import transaction as db_transaction
 from django.utils import timezone
 
-from marketplace.errors import ServiceError
+from marketplace.errors import ErrorCode, ServiceError
+from marketplace.events import after_commit
 from payments import stripe_client
 from payments.connect import payout_status_changed
 from payments.models import LedgerEntry, LedgerKind, StripeEvent, Transaction, TransactionStatus
@@ -216,7 +217,7 @@ def payment_intent_succeeded(payment_intent: Event, event: Event) -> str:
         return "refused"
     charge_id = _charge_id_of(payment_intent)
     if not charge_id:
-        raise ServiceError(f"Payment {payment_intent['id']} has no charge.", code="invalid")
+        raise ServiceError(f"Payment {payment_intent['id']} has no charge.", code=ErrorCode.INVALID)
     transaction_mark_paid(
         transaction=locked,
         payment_intent_id=payment_intent["id"],
@@ -229,7 +230,7 @@ def payment_intent_succeeded(payment_intent: Event, event: Event) -> str:
 def _refund_late_payment(locked: Transaction, payment_intent: Event, amount: int) -> str:
     charge_id = _charge_id_of(payment_intent)
     if not charge_id:
-        raise ServiceError(f"Payment {payment_intent['id']} has no charge.", code="invalid")
+        raise ServiceError(f"Payment {payment_intent['id']} has no charge.", code=ErrorCode.INVALID)
     if LedgerEntry.objects.filter(kind=Kind.CHARGE, external_id=charge_id).exists():
         return "ignored"  # refunded already (a replay)
     refund = stripe_client.create_refund(
@@ -377,8 +378,7 @@ def account_updated(account: Event, event: Event) -> str:
     if not get_user_model().objects.filter(stripe_connect_id=account.get("id")).exists():
         logger.warning("Stripe event %s: no user with Connect account %s.", event["id"], account.get("id"))
         return "ignored"
-    account_id = account.get("id")
-    db_transaction.on_commit(lambda: payout_status_changed(account_id))
+    after_commit(payout_status_changed, account.get("id"))
     return "processed"
 
 

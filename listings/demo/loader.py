@@ -45,6 +45,7 @@ from listings.demo.generator import (
 from listings.demo.images import ensure_images
 from listings.models import Category, Listing
 from listings.selectors import bump_category_tree_version
+from marketplace.events import after_commit
 
 DEMO_PASSWORD = "demo-password-123"  # noqa: S105 - printed for people trying the demo
 # pg_advisory_xact_lock key: the bytes of "seeddemo" as a signed bigint (loads never interleave).
@@ -327,7 +328,7 @@ def _load(
             if deferred_keys:
                 cursor.execute(f"SET CONSTRAINTS {deferred_keys} DEFERRED")
             cursor.execute(f"ANALYZE accounts_user, {', '.join(BULK_TABLES)}")
-        transaction.on_commit(bump_category_tree_version)
+        after_commit(bump_category_tree_version)
 
 
 def _copy_favorites(cursor, lines, bar) -> None:

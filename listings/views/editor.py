@@ -34,7 +34,7 @@ from listings.services import (
     listing_update,
 )
 from listings.views.detail import SHARED_PARTS, _seo
-from marketplace.errors import ServiceError
+from marketplace.errors import ErrorCode, ServiceError
 
 EDITOR_TEMPLATE = "sell/editor.html"
 
@@ -108,7 +108,7 @@ def create(request):
         try:
             listing = listing_create(seller=request.user, data=form.listing_data())
         except ServiceError as error:
-            if error.code == "rate_limited":
+            if error.code == ErrorCode.RATE_LIMITED:
                 return _rate_limited(request, listing_create_retry_after(seller=request.user) or 60)
             form.add_error(None, error.message)
         else:
@@ -182,7 +182,7 @@ def _lifecycle(request, listing_id: uuid.UUID, service, success: str):
     try:
         service(listing=listing, actor=request.user)
     except ServiceError as error:
-        if error.code == "not_found":
+        if error.code == ErrorCode.NOT_FOUND:
             raise Http404(error.message) from error
         messages.error(request, error.message)
     else:
@@ -225,7 +225,7 @@ def delete(request, listing_id: uuid.UUID):
     try:
         outcome = listing_delete(listing=listing, actor=request.user)
     except ServiceError as error:
-        if error.code == "not_found":
+        if error.code == ErrorCode.NOT_FOUND:
             raise Http404(error.message) from error
         messages.error(request, error.message)
         return redirect(_next_url(request, _edit_url(listing)))

@@ -9,12 +9,12 @@ from django.shortcuts import redirect, render
 from accounts.forms import SellerOnboardingForm
 from accounts.services import ensure_can_start_selling, seller_onboard
 from listings.selectors import seller_dashboard
-from marketplace.errors import ServiceError
+from marketplace.errors import ErrorCode, ServiceError
 from payments.connect import PayoutStatus, seller_payout_status
 from payments.selectors import seller_recent_sales, seller_sales_summary
 
 # Where a ServiceError from seller_onboard belongs on the form; others go above it.
-FIELD_OF_ERROR = {"display_name_invalid": "display_name", "phone_invalid": "phone_number"}
+FIELD_OF_ERROR = {ErrorCode.DISPLAY_NAME_INVALID: "display_name", ErrorCode.PHONE_INVALID: "phone_number"}
 
 
 def _payouts(user, *, summary=None) -> dict:

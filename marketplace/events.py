@@ -1,0 +1,104 @@
+"""The hook seam: what happened, announced once the change is committed.
+
+A lower layer (accounts, listings, payments) never imports a higher one (reviews, messaging,
+notifications). It announces each domain event through one :class:`Hook` of its own, declared
+in its ``hooks.py`` (``payments.hooks.order_paid``) and called by its services through
+:func:`after_commit`. A higher app subscribes from its ``AppConfig.ready()``::
+
+    from payments import hooks
+
+    @hooks.order_completed.subscribe
+    def request_reviews(transaction): ...
+
+Live pushes to browsers go through :func:`send_event_on_commit`, the one way to reach the
+Channels layer.
+
+Every side effect that must not undo or fail a committed write (an email, a cache bump, a
+channel-layer send, deleting replaced files) runs here: after commit, so nobody hears of a
+change that was rolled back, and robustly, so a failing Redis or mail server is logged and the
+request that made the change still answers with success. Anything that must be retried later
+belongs on the job queue instead.
+"""
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+
+class Hook:
+    """One domain event: a name, a docstring, and the functions subscribed to it.
+
+    Calling the hook calls each subscriber in the order they subscribed, each isolated: one
+    that raises is logged (logger ``marketplace.events``) and the others still run. Services
+    call a hook through :func:`after_commit`, never inside their transaction.
+    """
+
+    def __init__(self, name: str, doc: str = ""):
+        self.name = name
+        self.__doc__ = doc
+        self.__qualname__ = self.__name__ = name
+        self.subscribers: list[Callable[..., Any]] = []
+
+    def subscribe(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Add ``fn`` (a decorator). Subscribing the same function twice keeps one."""
+        if fn not in self.subscribers:
+            self.subscribers.append(fn)
+        return fn
+
+    def __call__(self, *args: Any) -> None:
+        for subscriber in list(self.subscribers):
+            try:
+                subscriber(*args)
+            except Exception:
+                logger.exception(
+                    "%s: subscriber %s failed", self.name, getattr(subscriber, "__qualname__", subscriber)
+                )
+
+    def __repr__(self) -> str:
+        return f"<Hook {self.name}: {len(self.subscribers)} subscriber(s)>"
+
+
+def after_commit(fn: Callable[..., Any], *args: Any, using: str | None = None) -> None:
+    """Run ``fn(*args)`` once the current database transaction commits (now, if none is open).
+
+    An exception raised by ``fn`` is logged (logger ``django.db.backends.base``, with the
+    function's qualified name) and swallowed: the write it follows stands.
+
+    A named function is scheduled, not a ``functools.partial`` or a lambda: Django logs a
+    failing robust callback by its ``__qualname__``, which a partial lacks (the logging itself
+    would then raise), and a lambda's would name nothing useful.
+    """
+
+    def run() -> None:
+        fn(*args)
+
+    run.__qualname__ = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+    transaction.on_commit(run, using=using, robust=True)
+
+
+def send_event(group: str, payload: dict) -> None:
+    """Send ``payload`` (a dict with a ``type`` naming the consumer's handler) to ``group`` now.
+
+    Raises whatever the channel layer raises; call :func:`send_event_on_commit` from services.
+    """
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    if layer is None:  # no CHANNEL_LAYERS configured: nobody can be listening
+        return
+    async_to_sync(layer.group_send)(group, payload)
+
+
+def send_event_on_commit(group: str, payload: dict) -> None:
+    """Push ``payload`` to the Channels ``group`` once the transaction commits, robustly.
+
+    Group names are ASCII alphanumerics, hyphens, underscores or periods, under 100 characters
+    (Channels' rule). A channel layer that is down loses the live push, never the write: the
+    reader catches up from the database on its next (re)connect.
+    """
+    after_commit(send_event, group, payload)
