@@ -270,7 +270,7 @@ TRANSACTION_STUCK_HOURS = env.int("TRANSACTION_STUCK_HOURS", default=48)
 # --- Stripe: real Stripe when STRIPE_SECRET_KEY is set, otherwise the embedded localstripe ---
 # `python -m marketplace.embedded start` writes the localstripe values (STRIPE_MODE=local) to
 # .data/services.env. localstripe has no Connect: in local mode Connect calls are simulated
-# (payments.stripe_client.SimulatedConnectGateway) and pages say "test mode: payouts simulated".
+# (payments.gateway.SimulatedConnectGateway) and pages say "test mode: payouts simulated".
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
 STRIPE_JS_URL = env.str("STRIPE_JS_URL", default="https://js.stripe.com/v3/")
 STRIPE_MODE = env.str("STRIPE_MODE", default="live" if STRIPE_SECRET_KEY else "local")

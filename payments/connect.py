@@ -6,18 +6,17 @@ asks Stripe every time.
 """
 
 import logging
+from collections.abc import Callable
 from enum import StrEnum
+from typing import TypeVar
 
-import stripe
 from django.core.cache import cache
 from django.db import transaction as db_transaction
-from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import ensure_can_start_selling
 from marketplace.errors import ErrorCode, ServiceError
-from payments.models import Transaction, TransactionStatus
-from payments.stripe_client import AccountLink, connect_gateway
+from payments.gateway import AccountLink, GatewayError, PaymentRefused, connect_gateway
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +25,9 @@ logger = logging.getLogger(__name__)
 PAYOUT_STATUS_CACHE_SECONDS = 300
 
 NOT_SELLER_MESSAGE = "Become a seller before you set up payouts."
+CONNECT_UNAVAILABLE_MESSAGE = "Stripe could not be reached just now; nothing was lost, please try again."
+
+T = TypeVar("T")
 
 
 class PayoutStatus(StrEnum):
@@ -55,7 +57,7 @@ def seller_payout_status(*, user, fresh: bool = False) -> PayoutStatus:
         return PayoutStatus(cached)
     try:
         account = connect_gateway().retrieve_account(account_id)
-    except stripe.StripeError:
+    except GatewayError:
         logger.warning("could not retrieve connected account %s", account_id, exc_info=True)
         return PayoutStatus.UNKNOWN
     status = PayoutStatus.ENABLED if account.payout_ready else PayoutStatus.INCOMPLETE
@@ -63,14 +65,17 @@ def seller_payout_status(*, user, fresh: bool = False) -> PayoutStatus:
     return status
 
 
-def seller_payouts_waiting_count(*, seller) -> int:
-    """Paid sales past their escrow date that are not released yet (they wait for payouts)."""
-    return Transaction.objects.filter(
-        seller_id=seller.pk,
-        status=TransactionStatus.PROCESSING,
-        escrow_released_at__isnull=True,
-        escrow_release_date__lte=timezone.now(),
-    ).count()
+def _asking_stripe(call: Callable[[], T], *, user) -> T:
+    """``call()``, with the gateway's errors as ``ServiceError(CONNECT_UNAVAILABLE_MESSAGE)``
+    (code ``PAYMENT_REFUSED`` or ``PAYMENT_UNAVAILABLE``): the seller can only try again."""
+    try:
+        return call()
+    except GatewayError as error:
+        logger.warning("Connect call for user %s failed: %s", user.pk, error, exc_info=True)
+        code = (
+            ErrorCode.PAYMENT_REFUSED if isinstance(error, PaymentRefused) else ErrorCode.PAYMENT_UNAVAILABLE
+        )
+        raise ServiceError(CONNECT_UNAVAILABLE_MESSAGE, code=code) from error
 
 
 def _ensure_can_connect(user) -> None:
@@ -84,14 +89,19 @@ def seller_connect_account_create(*, user: User) -> User:
 
     Locks the user row, so two clicks at once create at most one account; the Stripe call
     carries the key ``connect-account-<user id>``, so a retry after a crash between the call
-    and the commit gets the same account back from Stripe.
+    and the commit gets the same account back from Stripe. ``ServiceError`` when the user may
+    not sell, or Stripe cannot be asked (``PAYMENT_UNAVAILABLE``/``PAYMENT_REFUSED``: nothing
+    was stored).
     """
     _ensure_can_connect(user)
     with db_transaction.atomic():
         locked = User.objects.select_for_update().get(pk=user.pk)
         if not locked.stripe_connect_id:
-            account = connect_gateway().create_express_account(
-                email=locked.email, idempotency_key=f"connect-account-{locked.pk}"
+            account = _asking_stripe(
+                lambda: connect_gateway().create_express_account(
+                    email=locked.email, idempotency_key=f"connect-account-{locked.pk}"
+                ),
+                user=locked,
             )
             locked.stripe_connect_id = account.id
             locked.save(update_fields=["stripe_connect_id"])
@@ -101,13 +111,17 @@ def seller_connect_account_create(*, user: User) -> User:
 
 
 def seller_connect_link(*, user, refresh_url: str, return_url: str) -> AccountLink:
-    """A fresh onboarding link for the seller's account (links are single-use and expire)."""
+    """A fresh onboarding link for the seller's account (links are single-use and expire).
+    ``ServiceError`` as ``seller_connect_account_create``, or ``NOT_CONNECTED`` without one."""
     _ensure_can_connect(user)
     if not user.stripe_connect_id:
         raise ServiceError("Set up payouts first.", code=ErrorCode.NOT_CONNECTED)
     payout_status_changed(user.stripe_connect_id)
-    return connect_gateway().create_account_link(
-        account_id=user.stripe_connect_id, refresh_url=refresh_url, return_url=return_url
+    return _asking_stripe(
+        lambda: connect_gateway().create_account_link(
+            account_id=user.stripe_connect_id, refresh_url=refresh_url, return_url=return_url
+        ),
+        user=user,
     )
 
 

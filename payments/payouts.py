@@ -2,7 +2,7 @@
 
 ``payout_transfer`` is the one function ``release_escrow`` calls to pay a seller, and
 ``payout_reversal`` the one that pulls a transfer back. Both go through
-``stripe_client.connect_gateway()``: Stripe Connect with real keys, the simulated gateway
+``payments.gateway.connect_gateway()``: Stripe Connect with real keys, the simulated gateway
 offline (test mode: no money moves). The contract:
 
 - raise ``PayoutNotReady`` when the seller cannot receive transfers (no connected account,
@@ -10,12 +10,12 @@ offline (test mode: no money moves). The contract:
   unchanged. Readiness is read from Stripe on every call, never from a cache;
 - be idempotent per transaction (``idempotency_key=f"transfer-{transaction.pk}"``), because
   it runs under the transaction's row lock before the commit, and a crash between the two
-  makes the next run call it again for the same transaction. Stripe API errors
-  (``stripe.StripeError``) propagate: the caller's database transaction rolls back and a
-  rerun retries with the same key.
+  makes the next run call it again for the same transaction. The gateway's errors
+  (``PaymentRefused``, ``PaymentUnavailable``) propagate: the caller's database transaction
+  rolls back and a rerun retries with the same key.
 """
 
-from payments.stripe_client import connect_gateway
+from payments.gateway import connect_gateway
 
 NO_ACCOUNT_MESSAGE = "Set up payouts to receive the money from your sales."
 ONBOARDING_MESSAGE = "Finish your Stripe onboarding to receive the money from your sales."
@@ -43,7 +43,7 @@ def ensure_payout_ready(account_id: str | None):
 def payout_transfer(transaction, *, amount_cents: int) -> str:
     """Transfer ``amount_cents`` of ``transaction.currency`` to the seller; return its id.
 
-    Expects the caller to hold the transaction's row lock (``services._lock``).
+    Expects the caller to hold the transaction's row lock (``services.transaction_lock``).
     """
     account = ensure_payout_ready(transaction.seller.stripe_connect_id)
     transfer = connect_gateway().create_transfer(
@@ -58,9 +58,9 @@ def payout_transfer(transaction, *, amount_cents: int) -> str:
 
 def payout_reversal(transaction, *, amount_cents: int, idempotency_key: str) -> str:
     """Pull ``amount_cents`` of the seller's transfer for ``transaction`` back; return the
-    reversal id. ``stripe.InvalidRequestError`` means Stripe refused (the seller's balance
-    cannot cover it, or nothing of the transfer is left to reverse); other Stripe errors are
-    worth retrying with the same key."""
+    reversal id. ``PaymentRefused`` means Stripe refused (the seller's balance cannot cover
+    it, or nothing of the transfer is left to reverse); ``PaymentUnavailable`` is worth
+    retrying with the same key."""
     reversal = connect_gateway().create_transfer_reversal(
         transfer_id=transaction.transfer_id, amount_cents=amount_cents, idempotency_key=idempotency_key
     )

@@ -5,6 +5,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from payments import webhooks
+from payments.gateway import InvalidWebhook, verify_webhook
 
 logger = logging.getLogger(__name__)
 
@@ -13,8 +14,8 @@ logger = logging.getLogger(__name__)
 @require_POST
 def stripe_webhook(request):
     try:
-        event = webhooks.verify_event(payload=request.body, signature=request.headers.get("Stripe-Signature"))
-    except webhooks.InvalidEvent as error:
+        event = verify_webhook(request.body, request.headers.get("Stripe-Signature"))
+    except InvalidWebhook as error:
         return HttpResponseBadRequest(str(error), content_type="text/plain")
     try:
         outcome = webhooks.process_event(event)

@@ -1,4 +1,7 @@
-"""Stripe webhooks: verify, store each event once, and move transactions forward.
+"""Stripe webhooks: store each verified event once, and move transactions forward.
+
+The view verifies the signature (``payments.gateway.verify_webhook``, which answers the event
+as a plain dict); everything here works on that dict.
 
 ``process_event`` inserts the event row (``INSERT ... ON CONFLICT DO NOTHING``) and runs its
 handler in one database transaction: a replayed delivery finds the row and is acknowledged
@@ -20,8 +23,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import stripe
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db import transaction as db_transaction
@@ -29,15 +30,16 @@ from django.utils import timezone
 
 from marketplace.errors import ErrorCode, ServiceError
 from marketplace.events import after_commit
-from payments import stripe_client
 from payments.connect import payout_status_changed
+from payments.gateway import charge_id_of, object_id, payment_gateway
+from payments.ledger import REFUNDED, ledger_totals
 from payments.models import LedgerEntry, LedgerKind, StripeEvent, Transaction, TransactionStatus
 from payments.services import (
-    _lock,
     seller_reversal_due_cents,
     transaction_book_late_payment,
     transaction_dispute_close,
     transaction_dispute_open,
+    transaction_lock,
     transaction_mark_paid,
     transaction_refund,
     transaction_reverse_due,
@@ -49,43 +51,6 @@ logger = logging.getLogger(__name__)
 Status = TransactionStatus
 Kind = LedgerKind
 Event = dict[str, Any]
-
-
-class InvalidEvent(Exception):
-    """The request is not a genuine, readable Stripe event: answer 400, change nothing."""
-
-
-# --- Verifying ----------------------------------------------------------------------------------
-def verify_event(*, payload: bytes, signature: str | None) -> Event:
-    """The event, once its ``Stripe-Signature`` matches ``STRIPE_WEBHOOK_SECRET`` within the
-    stripe library's default tolerance (300 s); ``InvalidEvent`` otherwise."""
-    secret = settings.STRIPE_WEBHOOK_SECRET
-    if not secret:
-        logger.error("Stripe webhook refused: STRIPE_WEBHOOK_SECRET is not set.")
-        raise InvalidEvent("Webhook endpoint not configured.")
-    if not signature:
-        raise InvalidEvent("Missing Stripe-Signature header.")
-    try:
-        text = payload.decode("utf-8")
-        event = json.loads(text)
-        if not isinstance(event, dict):
-            raise InvalidEvent("Not a Stripe event.")
-        # The signature covers the raw payload; the parsed copy above is what we store.
-        stripe.Webhook.construct_event(text, signature, secret)
-    except stripe.SignatureVerificationError as error:
-        raise InvalidEvent("Invalid signature.") from error
-    except ValueError as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        raise InvalidEvent("Malformed payload.") from error
-    if not (
-        isinstance(event.get("id"), str)
-        and event["id"]
-        and isinstance(event.get("type"), str)
-        and isinstance(event.get("created"), int)
-        and isinstance(event.get("data"), dict)
-        and isinstance(event["data"].get("object"), dict)
-    ):
-        raise InvalidEvent("Not a Stripe event.")
-    return event
 
 
 # --- Processing ---------------------------------------------------------------------------------
@@ -159,29 +124,19 @@ def _transaction_for_charge(*, charge_id: str | None, payment_intent_id: str | N
     return None
 
 
-def _object_id(value: Any) -> str | None:
-    """An id from a field that is either the id or the expanded object."""
-    if isinstance(value, dict):
-        return value.get("id")
-    return value or None
-
-
 def _not_found(event: Event, what: str) -> str:
     logger.warning("Stripe event %s (%s): no transaction for %s.", event["id"], event["type"], what)
     return "ignored"
 
 
 # --- Handlers: (data object, event) -> outcome ------------------------------------------------
-def _charge_id_of(payment_intent: Event) -> str | None:
-    charge_id = _object_id(payment_intent.get("latest_charge"))
-    if charge_id:
-        return charge_id
-    charges = (payment_intent.get("charges") or {}).get("data") or []  # API versions before 2022-11-15
-    if charges:
-        return _object_id(charges[-1])
-    # Not in the payload: ask Stripe (the charge id is what refunds and disputes refer to).
-    return _object_id(
-        getattr(stripe_client.retrieve_payment_intent(payment_intent["id"]), "latest_charge", None)
+def _charge_id(payment_intent: Event) -> str | None:
+    """The charge of a succeeded PaymentIntent payload; when the payload does not name it, asked
+    from Stripe (the charge id is what refunds and disputes refer to). A gateway error raises:
+    the event rolls back and Stripe's retry asks again."""
+    return (
+        charge_id_of(payment_intent)
+        or payment_gateway().retrieve_payment_intent(payment_intent["id"]).charge_id
     )
 
 
@@ -199,7 +154,7 @@ def payment_intent_succeeded(payment_intent: Event, event: Event) -> str:
         return _not_found(event, f"payment intent {payment_intent.get('id')}")
     amount = payment_intent.get("amount_received") or payment_intent.get("amount")
     currency = str(payment_intent.get("currency", "")).upper()
-    locked = _lock(txn)
+    locked = transaction_lock(txn)
     if locked.status == Status.CANCELLED:
         return _refund_late_payment(locked, payment_intent, amount)
     if locked.status != Status.PENDING and locked.payment_intent_id == payment_intent["id"]:
@@ -215,7 +170,7 @@ def payment_intent_succeeded(payment_intent: Event, event: Event) -> str:
             locked.currency,
         )
         return "refused"
-    charge_id = _charge_id_of(payment_intent)
+    charge_id = _charge_id(payment_intent)
     if not charge_id:
         raise ServiceError(f"Payment {payment_intent['id']} has no charge.", code=ErrorCode.INVALID)
     transaction_mark_paid(
@@ -228,25 +183,25 @@ def payment_intent_succeeded(payment_intent: Event, event: Event) -> str:
 
 
 def _refund_late_payment(locked: Transaction, payment_intent: Event, amount: int) -> str:
-    charge_id = _charge_id_of(payment_intent)
+    charge_id = _charge_id(payment_intent)
     if not charge_id:
         raise ServiceError(f"Payment {payment_intent['id']} has no charge.", code=ErrorCode.INVALID)
     if LedgerEntry.objects.filter(kind=Kind.CHARGE, external_id=charge_id).exists():
         return "ignored"  # refunded already (a replay)
-    refund = stripe_client.create_refund(
+    refund = payment_gateway().create_refund(
         payment_intent_id=payment_intent["id"],
         amount_cents=amount,
         idempotency_key=f"late-{payment_intent['id']}",
         metadata={"transaction_id": str(locked.pk), "reason": "checkout cancelled before payment"},
     )
     transaction_book_late_payment(
-        transaction=locked, charge_id=charge_id, amount_cents=amount, refund_id=refund["id"]
+        transaction=locked, charge_id=charge_id, amount_cents=amount, refund_id=refund.id
     )
     logger.warning(
         "Payment %s succeeded for cancelled transaction %s: refunded as %s.",
         payment_intent["id"],
         locked.pk,
-        refund["id"],
+        refund.id,
     )
     return "processed"
 
@@ -256,7 +211,7 @@ def payment_intent_payment_failed(payment_intent: Event, event: Event) -> str:
     txn = _transaction_for_intent(payment_intent)
     if txn is None:
         return _not_found(event, f"payment intent {payment_intent.get('id')}")
-    locked = _lock(txn)
+    locked = transaction_lock(txn)
     if locked.status != Status.PENDING:
         return "ignored"  # a failed attempt reported after the payment went through
     error = payment_intent.get("last_payment_error") or {}
@@ -280,7 +235,7 @@ def payment_intent_canceled(payment_intent: Event, event: Event) -> str:
     txn = _transaction_for_intent(payment_intent)
     if txn is None:
         return _not_found(event, f"payment intent {payment_intent.get('id')}")
-    locked = _lock(txn)
+    locked = transaction_lock(txn)
     if locked.status != Status.PENDING:
         return "ignored"
     transaction_transition(
@@ -301,11 +256,11 @@ def charge_refunded(charge: Event, event: Event) -> str:
     booked already is not booked twice.
     """
     txn = _transaction_for_charge(
-        charge_id=charge.get("id"), payment_intent_id=_object_id(charge.get("payment_intent"))
+        charge_id=charge.get("id"), payment_intent_id=object_id(charge.get("payment_intent"))
     )
     if txn is None:
         return _not_found(event, f"charge {charge.get('id')}")
-    locked = _lock(txn)
+    locked = transaction_lock(txn)
     outcome = "ignored"
     refunds = (charge.get("refunds") or {}).get("data") or []
     for refund in refunds:
@@ -318,10 +273,7 @@ def charge_refunded(charge: Event, event: Event) -> str:
         )
         outcome = "processed"
     refunded = charge.get("amount_refunded") or 0
-    booked = LedgerEntry.objects.filter(transaction=locked, kind=Kind.REFUND).values_list(
-        "amount_cents", flat=True
-    )
-    missing = refunded - sum(booked)
+    missing = refunded - REFUNDED.of(ledger_totals(locked))
     if missing > 0:
         locked = transaction_refund(
             transaction=locked,
@@ -339,8 +291,8 @@ def charge_refunded(charge: Event, event: Event) -> str:
 
 def _transaction_for_dispute(dispute: Event) -> Transaction | None:
     return _transaction_for_charge(
-        charge_id=_object_id(dispute.get("charge")),
-        payment_intent_id=_object_id(dispute.get("payment_intent")),
+        charge_id=object_id(dispute.get("charge")),
+        payment_intent_id=object_id(dispute.get("payment_intent")),
     )
 
 
@@ -362,7 +314,7 @@ def charge_dispute_closed(dispute: Event, event: Event) -> str:
     if status not in ("won", "lost"):
         logger.info("Dispute %s closed as %s: nothing to book.", dispute.get("id"), status)
         return "ignored"
-    locked = _lock(txn)
+    locked = transaction_lock(txn)
     if not LedgerEntry.objects.filter(kind=Kind.DISPUTE, external_id=dispute["id"]).exists():
         locked = transaction_dispute_open(
             transaction=locked, dispute_id=dispute["id"], amount_cents=dispute["amount"]

@@ -3,8 +3,9 @@
 - ``localstripe_server`` (session): a localstripe process of its own on a free port (never the
   development one), its state in a temporary directory, stopped at the end of the run.
 - ``localstripe``: settings pointed at that server (keys, STRIPE_API_BASE, local mode).
-- ``stripe_http``: a ``stripe.HTTPClient`` installed as the client every ``stripe_client()``
-  uses. It records every request (method, path, form parameters, headers) and answers the
+- ``stripe_http``: a ``stripe.HTTPClient`` installed as the client every
+  ``payments.gateway.stripe_gateway.stripe_client()`` uses. It records every request (method,
+  path, form parameters, headers) and answers the
   Connect endpoints localstripe lacks (/v1/accounts, /v1/account_links, /v1/transfers,
   /v1/transfers/<id>/reversals) with Stripe-shaped JSON; everything else goes on to
   localstripe. It replays the stored answer for a repeated Idempotency-Key as Stripe does, and
@@ -25,7 +26,7 @@ import pytest
 import stripe
 
 from marketplace import embedded
-from payments import stripe_client as stripe_client_module
+from payments.gateway import stripe_gateway
 
 TEST_SECRET_KEY = "sk_test_marketplace_tests"  # noqa: S105
 TEST_PUBLISHABLE_KEY = "pk_test_marketplace_tests"
@@ -271,11 +272,11 @@ class StripeHTTPInterceptor(stripe.HTTPClient):
 
 @pytest.fixture
 def stripe_http(monkeypatch, settings):
-    """Every stripe_client() in the test goes through the interceptor (see the module docstring)."""
+    """Every gateway call in the test goes through the interceptor (see the module docstring)."""
     settings.STRIPE_MAX_NETWORK_RETRIES = 0
     if not settings.STRIPE_SECRET_KEY:
         settings.STRIPE_SECRET_KEY = TEST_SECRET_KEY
     interceptor = StripeHTTPInterceptor(forward=stripe.RequestsClient(timeout=10))
-    monkeypatch.setattr(stripe_client_module, "http_client", lambda: interceptor)
+    monkeypatch.setattr(stripe_gateway, "http_client", lambda: interceptor)
     yield interceptor
     interceptor.close()

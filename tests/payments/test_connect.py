@@ -9,17 +9,23 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
-import stripe
 from django.core.management import CommandError, call_command
 from django.db import connections
 from django.urls import reverse
 
 from accounts.models import AccountStatus, User
 from listings.models import ListingStatus
+from marketplace.errors import ErrorCode, ServiceError
 from payments import payouts
-from payments.connect import PayoutStatus, seller_connect_account_create, seller_payout_status
+from payments.connect import (
+    CONNECT_UNAVAILABLE_MESSAGE,
+    PayoutStatus,
+    seller_connect_account_create,
+    seller_connect_link,
+    seller_payout_status,
+)
+from payments.gateway import PaymentRefused, SimulatedConnectGateway
 from payments.models import LedgerEntry, Transaction
-from payments.stripe_client import SimulatedConnectGateway
 from tests.factories import ListingFactory, SellerFactory, UserFactory
 from tests.payments.purchase_helpers import paid, reload
 from tests.payments.test_commands import age
@@ -261,7 +267,7 @@ def test_payout_reversal_goes_through_the_gateway():
     txn.transfer_id = payouts.payout_transfer(txn, amount_cents=1_000)
     first = payouts.payout_reversal(txn, amount_cents=400, idempotency_key="reversal-1")
     assert payouts.payout_reversal(txn, amount_cents=400, idempotency_key="reversal-1") == first
-    with pytest.raises(stripe.InvalidRequestError):  # more than is left of the transfer
+    with pytest.raises(PaymentRefused):  # more than is left of the transfer
         payouts.payout_reversal(txn, amount_cents=601, idempotency_key="reversal-2")
 
 
@@ -312,6 +318,30 @@ def test_start_with_stripe_down_says_so_and_stores_nothing(client, real_connect)
     client.post(START_URL)
     seller.refresh_from_db()
     assert seller.stripe_connect_id
+
+
+def test_a_link_stripe_refuses_or_cannot_make_is_a_service_error_with_the_same_message(client, real_connect):
+    seller = SellerFactory()
+    seller_connect_account_create(user=seller)
+    for status, code in ((400, ErrorCode.PAYMENT_REFUSED), (503, ErrorCode.PAYMENT_UNAVAILABLE)):
+        real_connect.fail_next("POST", "/v1/account_links", status=status, error_type="invalid_request_error")
+        with pytest.raises(ServiceError) as excinfo:
+            seller_connect_link(user=seller, refresh_url="http://t/r", return_url="http://t/d")
+        assert (excinfo.value.code, excinfo.value.message) == (code, CONNECT_UNAVAILABLE_MESSAGE)
+    # The refresh view shows it instead of failing.
+    client.force_login(seller)
+    real_connect.fail_next("POST", "/v1/account_links", status=500)
+    response = client.get(REFRESH_URL, follow=True)
+    assert response.status_code == 200
+    assert CONNECT_UNAVAILABLE_MESSAGE in response.content.decode()
+
+
+def test_payout_status_is_unknown_while_stripe_cannot_be_asked(real_connect):
+    seller = SellerFactory()
+    seller_connect_account_create(user=seller)
+    real_connect.fail_next("GET", r"/v1/accounts/.*", status=500)
+    assert seller_payout_status(user=seller, fresh=True) == PayoutStatus.UNKNOWN
+    assert seller_payout_status(user=seller, fresh=True) == PayoutStatus.INCOMPLETE
 
 
 def test_real_transfer_request_and_a_payout_error_midway(client, real_connect):

@@ -10,6 +10,7 @@ from django.db import connections
 
 from listings.models import Listing
 from payments import webhooks
+from payments.gateway import PaymentIntent, StripePaymentGateway
 from payments.models import LedgerEntry, StripeEvent, Transaction
 from payments.services import ledger_totals, transaction_refund
 from tests.factories import SellerFactory
@@ -469,10 +470,15 @@ def test_charge_id_missing_from_the_payload_is_read_from_stripe(client):
     txn = start()
     event = succeeded_event(txn)
     event["data"]["object"]["latest_charge"] = None
-    intent = mock.Mock(latest_charge="ch_from_stripe")
-    with mock.patch.object(
-        webhooks.stripe_client, "retrieve_payment_intent", return_value=intent
-    ) as retrieve:
+    intent = PaymentIntent(
+        id=event["data"]["object"]["id"],
+        status="succeeded",
+        amount_cents=txn.total_cents,
+        amount_received_cents=txn.total_cents,
+        currency="usd",
+        charge_id="ch_from_stripe",
+    )
+    with mock.patch.object(StripePaymentGateway, "retrieve_payment_intent", return_value=intent) as retrieve:
         ok(post_event(client, event), "processed")
     retrieve.assert_called_once_with(event["data"]["object"]["id"])
     assert reload(txn).charge_id == "ch_from_stripe"
