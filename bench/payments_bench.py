@@ -496,7 +496,7 @@ def time_release(args, recorder: Recorder) -> None:
     from django.core.management.base import CommandError
     from django.db import connection, transaction
 
-    from payments.stripe_client import SimulatedConnectGateway, connect_gateway
+    from payments.gateway import SimulatedConnectGateway, connect_gateway
 
     if not isinstance(connect_gateway(), SimulatedConnectGateway):
         print("release_escrow: skipped, Connect is not simulated here (STRIPE_CONNECT_SIMULATED is off).")

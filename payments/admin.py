@@ -5,9 +5,9 @@ from django.utils.html import format_html
 from listings.admin import CurrencyListFilter
 from marketplace.errors import ServiceError
 from marketplace.money import format_amount
+from payments.ledger import transaction_figures
 from payments.models import LedgerEntry, StripeEvent, Transaction
-from payments.refunds import refund_issue
-from payments.services import ledger_totals
+from payments.services import refund_issue
 
 
 @admin.register(Transaction)
@@ -16,8 +16,8 @@ class TransactionAdmin(admin.ModelAdmin):
 
     Every status transition lives in one place (it also moves the listing and money at
     Stripe), so no amount, party, status or provider reference is editable. Refunds go
-    through ``payments.refunds``: in full from the list's action, any amount from the order
-    page (linked on each transaction; staff may open every order page).
+    through ``payments.services.refund_issue``: in full from the list's action, any amount from
+    the order page (linked on each transaction; staff may open every order page).
     """
 
     actions = ("refund_in_full",)
@@ -122,11 +122,12 @@ class TransactionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Refund selected purchases in full (Stripe)")
     def refund_in_full(self, request, queryset):
-        """Each purchase through ``refund_issue``: what remains of its charge, one request key
-        per transaction and amount, so running the action twice refunds once."""
+        """Each purchase through ``refund_issue`` (which asks ``selectors.may_refund``): what
+        remains of its charge (``ledger``'s ``refund_remaining``), one request key per
+        transaction and amount, so running the action twice refunds once."""
         refunded = 0
         for txn in queryset.order_by("created_at"):
-            remaining = txn.total_cents - ledger_totals(txn)["refund"]
+            remaining = transaction_figures(txn).refund_remaining
             try:
                 refund_issue(
                     transaction=txn,

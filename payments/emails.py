@@ -16,10 +16,9 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from marketplace.money import format_amount
-from payments.models import LedgerKind, Transaction, TransactionStatus
-from payments.services import ledger_totals
+from payments.ledger import transaction_figures
+from payments.models import Transaction, TransactionStatus
 
-Kind = LedgerKind
 Status = TransactionStatus
 
 TEMPLATE_DIR = "emails/payments"
@@ -49,29 +48,25 @@ def _paid_at(txn: Transaction) -> datetime | None:
     return None
 
 
-def _amounts(txn: Transaction) -> dict[str, int]:
-    """Ledger totals in minor units of ``txn.currency``.
+def _amounts(txn: Transaction) -> dict:
+    """The ledger figures (``ledger.transaction_figures``), in minor units of ``txn.currency``.
 
-    ``payout`` is the seller's share: what the buyer paid and kept paid, less the platform
-    fee; nothing once refunded in full. ``taken_back`` is what the seller was transferred
-    beyond that share: after release a refund is pulled back from the transfer by a later
-    step (or owed), so the amount is stated as due, not as already reversed.
+    ``payout`` is the seller's share: what the buyer paid and kept paid, less the platform fee;
+    nothing once refunded in full. ``paid_out`` is what moved to the seller (transfers less
+    reversals), ``owed`` what Stripe would not pull back (the seller owes it), ``taken_back``
+    what the seller was paid beyond their share: after release a refund is pulled back by a
+    later step (or owed), so it is stated as due, not as already reversed.
     """
-    totals = ledger_totals(txn)
-    charged = totals[Kind.CHARGE]
-    fee = totals.get(Kind.PLATFORM_FEE, 0) - totals.get(Kind.PLATFORM_FEE_REVERSAL, 0)
-    refunded = totals.get(Kind.REFUND, 0)
-    refunded_in_full = txn.status == Status.REFUNDED or (charged > 0 and refunded >= charged)
-    payout = 0 if refunded_in_full else max(charged - fee - refunded, 0)
-    transferred = totals.get(Kind.TRANSFER, 0)
+    figures = transaction_figures(txn)
     return {
-        "charged": charged,
-        "platform_fee": fee,
-        "refunded": refunded,
-        "refunded_in_full": refunded_in_full,
-        "payout": payout,
-        "transferred": transferred,
-        "taken_back": max(transferred - payout, 0),
+        "charged": figures.paid,
+        "platform_fee": figures.platform_fee,
+        "refunded": figures.refunded,
+        "refunded_in_full": figures.refunded_in_full,
+        "payout": figures.seller_share,
+        "paid_out": figures.paid_out,
+        "owed": figures.seller_debt,
+        "taken_back": max(figures.paid_out - figures.seller_share, 0),
     }
 
 

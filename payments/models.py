@@ -30,9 +30,6 @@ class Transaction(models.Model):
 
     Status = TransactionStatus
 
-    # A live transaction holds its listing; at most one may exist per listing.
-    LIVE_STATUSES = (Status.PENDING, Status.PROCESSING, Status.COMPLETED, Status.DISPUTED)
-
     Provider = PaymentProvider
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

@@ -1,24 +1,38 @@
-"""Reads of the payments app: the buyer's orders, and for the seller's pages the sales page,
-its summary per currency, and the dashboard's most recent sales.
+"""Reads of the payments app: the order page's fetch-and-check (:func:`access_transaction`) and
+what its viewer may do (:func:`order_capabilities`), the buyer's orders, and for the seller's
+pages the sales page, its summary per currency, and the dashboard's most recent sales.
 
 Money a sale has actually moved (refunded, paid out) is read from the append-only ledger,
 never from the transaction's own columns: those say what the sale was priced at, the ledger
-says what happened. Ledger sums are correlated subqueries on the page's own query, so a page
-costs the same number of queries whatever it holds.
+says what happened. Every figure comes from ``payments.ledger`` (one definition each); on
+lists it is a correlated subquery on the page's own query, so a page costs the same number of
+queries whatever it holds.
 """
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
 
+from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Q, QuerySet
+from django.http import Http404
 from django.utils import timezone
 
 from marketplace.pagination import StatusTab, newest_first_page
 from payments import payouts
 from payments.connect import PayoutStatus, seller_payout_status
-from payments.models import LedgerEntry, LedgerKind, Transaction, TransactionStatus
+from payments.ledger import (
+    PAID_OUT,
+    REFUNDED,
+    SELLER_DEBT,
+    TransactionFigures,
+    seller_summary_key,
+    transaction_figures,
+)
+from payments.models import LedgerEntry, Transaction, TransactionStatus
 
 BUYER_ORDERS_PAGE_SIZE = 25
 BUYER_ORDERS_CURSOR_SALT = "payments.buyer-orders.cursor"
@@ -37,10 +51,6 @@ SALES_TABS = (
     (TransactionStatus.DISPUTED, "Disputed"),
 )
 
-# What nets against transfers to the seller: reversals pulled back, and what the seller owes
-# where Stripe refused a reversal.
-_TRANSFER_DEDUCTIONS = (LedgerKind.TRANSFER_REVERSAL.value, LedgerKind.SELLER_DEBT.value)
-
 # Why a paid sale past its escrow date is not paid out yet, by the seller's payout status.
 PAYOUT_WAIT_REASONS = {
     PayoutStatus.NOT_CONNECTED: payouts.NO_ACCOUNT_MESSAGE,
@@ -55,8 +65,8 @@ PAYOUT_DUE_MESSAGE = "Escrow is over: the payout is on its way with the next pay
 class SellerSalesPage:
     status: str
     tabs: list[StatusTab]
-    # Transactions, listing and buyer joined, each with ``refunded_cents``, ``paid_out_cents``
-    # (from the ledger) and ``payout_wait_reason`` (a message, or "").
+    # Transactions, listing and buyer joined, each with ``refunded_cents``, ``paid_out_cents``,
+    # ``owed_cents`` (ledger figures) and ``payout_wait_reason`` (a message, or "").
     sales: list[Transaction]
     next_cursor: str | None
     cursor_invalid: bool = False
@@ -73,43 +83,12 @@ class SellerSalesPage:
 @dataclass
 class CurrencySummary:
     currency: str
-    in_escrow_cents: int  # paid sales not released yet: their payouts less refunds
-    paid_out_cents: int  # transfers to the seller, net of reversals and seller debt
-    refunded_cents: int
+    in_escrow_cents: int  # paid sales not released yet: their payout due (payout less refunds)
+    paid_out_cents: int  # ledger.PAID_OUT: transfers to the seller less reversals
+    refunded_cents: int  # ledger.REFUNDED
     sales_count: int  # every transaction in this currency, whatever its status
     waiting_count: int  # paid sales past their escrow date that are not released
-
-
-def _ledger_sum(*, plus: tuple[str, ...], minus: tuple[str, ...] = ()) -> Coalesce:
-    """Per transaction (``OuterRef("pk")``): the ledger amounts of the ``plus`` kinds less
-    those of the ``minus`` kinds, 0 without rows."""
-    total = Coalesce(Sum("amount_cents", filter=Q(kind__in=plus)), 0)
-    if minus:
-        total = total - Coalesce(Sum("amount_cents", filter=Q(kind__in=minus)), 0)
-    rows = (
-        LedgerEntry.objects.filter(transaction_id=OuterRef("pk"), kind__in=(*plus, *minus))
-        .order_by()
-        .values("transaction_id")
-        .annotate(total=total)
-        .values("total")
-    )
-    return Coalesce(Subquery(rows, output_field=IntegerField()), Value(0))
-
-
-def _refunded():
-    return _ledger_sum(plus=(LedgerKind.REFUND.value,))
-
-
-def _paid_out():
-    return _ledger_sum(plus=(LedgerKind.TRANSFER.value,), minus=_TRANSFER_DEDUCTIONS)
-
-
-def _waiting_q(now) -> Q:
-    return Q(
-        status=TransactionStatus.PROCESSING,
-        escrow_released_at__isnull=True,
-        escrow_release_date__lte=now,
-    )
+    owed_cents: int = 0  # ledger.SELLER_DEBT: what Stripe would not pull back from the seller
 
 
 # Columns the order lists never show: left unread.
@@ -164,7 +143,11 @@ def seller_sales_page(
     if status not in {key for key, _ in SALES_TABS}:
         status = SELLER_SALES_ALL
     counts = seller_sales_counts(seller=seller)
-    sales = _seller_sales(seller).annotate(refunded_cents=_refunded(), paid_out_cents=_paid_out())
+    sales = _seller_sales(seller).annotate(
+        refunded_cents=REFUNDED.subquery(),
+        paid_out_cents=PAID_OUT.subquery(),
+        owed_cents=SELLER_DEBT.subquery(),
+    )
     if status != SELLER_SALES_ALL:
         sales = sales.filter(status=status)
     page = newest_first_page(
@@ -197,8 +180,8 @@ def seller_sales_page(
 
 # Per currency: the seller's transactions (count, payouts held in escrow, sales waiting for a
 # payout) and, in one pass over the ledger rows of those transactions, what was paid out,
-# refunded, and refunded from sales still in escrow. Two grouped scans joined on currency,
-# instead of ledger subqueries per sale.
+# refunded, refunded from sales still in escrow, and is owed by the seller (ledger figures).
+# Two grouped scans joined on currency, instead of ledger subqueries per sale.
 _IN_ESCROW = "t.status = 'processing' AND t.escrow_released_at IS NULL"
 _SUMMARY_SQL = f"""
     WITH sales AS (
@@ -209,28 +192,23 @@ _SUMMARY_SQL = f"""
         GROUP BY t.currency
     ), money AS (
         SELECT t.currency,
-            coalesce(sum(e.amount_cents) FILTER (WHERE e.kind = %(transfer)s), 0)
-              - coalesce(sum(e.amount_cents) FILTER (WHERE e.kind = ANY(%(deductions)s)), 0) AS paid_out,
-            coalesce(sum(e.amount_cents) FILTER (WHERE e.kind = %(refund)s), 0) AS refunded,
-            coalesce(sum(e.amount_cents) FILTER (WHERE e.kind = %(refund)s AND {_IN_ESCROW}), 0)
-              AS escrow_refunds
+            {PAID_OUT.sql("e")} AS paid_out,
+            {REFUNDED.sql("e")} AS refunded,
+            {REFUNDED.sql("e", where=_IN_ESCROW)} AS escrow_refunds,
+            {SELLER_DEBT.sql("e")} AS owed
         FROM {LedgerEntry._meta.db_table} AS e
         JOIN {Transaction._meta.db_table} AS t ON t.id = e.transaction_id
         WHERE t.seller_id = %(seller)s AND e.kind = ANY(%(kinds)s)
         GROUP BY t.currency
     )
     SELECT s.currency, s.escrow_payouts - coalesce(m.escrow_refunds, 0), coalesce(m.paid_out, 0),
-        coalesce(m.refunded, 0), s.sales_count, s.waiting_count
+        coalesce(m.refunded, 0), s.sales_count, s.waiting_count, coalesce(m.owed, 0)
     FROM sales AS s LEFT JOIN money AS m ON m.currency = s.currency
     ORDER BY s.currency
 """  # noqa: S608 - table names and fixed conditions only; values are parameters
 
 
 SUMMARY_CACHE_SECONDS = 60
-
-
-def seller_summary_key(seller_id) -> str:
-    return f"payments:seller-summary:{seller_id}"
 
 
 def seller_sales_summary(*, seller) -> list[CurrencySummary]:
@@ -242,7 +220,7 @@ def seller_sales_summary(*, seller) -> list[CurrencySummary]:
     One query whose cost grows with the seller's history (every ledger row of their sales:
     about half a second for a seller with 50,000 sales, see bench/README.md), so it is cached
     in Redis for ``SUMMARY_CACHE_SECONDS``; every booked movement or status change of one of
-    the seller's sales forgets it once committed (``payments.services``). Only "waiting"
+    the seller's sales forgets it once committed (``payments.ledger.seller_money_changed``). Only "waiting"
     (escrow dates passing with no write) can lag that long.
     """
     key = seller_summary_key(seller.pk)
@@ -257,17 +235,35 @@ def _seller_sales_summary(seller) -> list[CurrencySummary]:
     params = {
         "seller": seller.pk,
         "now": timezone.now(),
-        "transfer": LedgerKind.TRANSFER.value,
-        "refund": LedgerKind.REFUND.value,
-        "deductions": list(_TRANSFER_DEDUCTIONS),
-        "kinds": [LedgerKind.TRANSFER.value, LedgerKind.REFUND.value, *_TRANSFER_DEDUCTIONS],
+        "kinds": list({*PAID_OUT.kinds, *REFUNDED.kinds, *SELLER_DEBT.kinds}),
     }
     with connection.cursor() as cursor:
         cursor.execute(_SUMMARY_SQL, params)
         return [
-            CurrencySummary(currency, in_escrow, paid_out, refunded, count, waiting)
-            for currency, in_escrow, paid_out, refunded, count, waiting in cursor.fetchall()
+            CurrencySummary(currency, in_escrow, paid_out, refunded, count, waiting, owed)
+            for currency, in_escrow, paid_out, refunded, count, waiting, owed in cursor.fetchall()
         ]
+
+
+@dataclass
+class SellerSalesOverview:
+    """Everything the sales page shows: one tab's page, the summary per currency, and the
+    seller's payout status (why sales wait)."""
+
+    page: SellerSalesPage
+    summary: list[CurrencySummary]
+    payout_status: PayoutStatus
+
+
+def seller_sales_overview(*, seller, status: str | None, cursor: str | None) -> SellerSalesOverview:
+    """The sales page's reads (see :func:`seller_sales_page` and :func:`seller_sales_summary`);
+    the payout status is read once (Redis-cached) and shared by both."""
+    payout_status = seller_payout_status(user=seller)
+    return SellerSalesOverview(
+        page=seller_sales_page(seller=seller, status=status, cursor=cursor, payout_status=payout_status),
+        summary=seller_sales_summary(seller=seller),
+        payout_status=payout_status,
+    )
 
 
 def seller_recent_sales(*, seller, limit: int = 5) -> list[Transaction]:
@@ -282,8 +278,143 @@ def buyer_orders_page(*, buyer, cursor: str | None, limit: int = BUYER_ORDERS_PA
         Transaction.objects.filter(buyer_id=buyer.pk)
         .select_related("listing", "seller")
         .defer(*_HEAVY_FIELDS)
-        .annotate(refunded_cents=_refunded())
+        .annotate(refunded_cents=REFUNDED.subquery())
     )
     return newest_first_page(
         orders, field="created_at", cursor=cursor, salt=BUYER_ORDERS_CURSOR_SALT, limit=limit
+    )
+
+
+# --- One order: who may see it, and what they may do ----------------------------------------------
+OrderRole = Literal["buyer", "seller", "party", "refunder"]
+_ORDER_ROLES = ("buyer", "seller", "party", "refunder")
+
+
+def access_transaction(user, transaction_id, *, as_: OrderRole) -> Transaction:
+    """The transaction ``transaction_id`` if ``user`` may see it as ``as_``, else ``Http404``:
+    a transaction that is not theirs answers exactly like one that does not exist.
+
+    ``as_``: "buyer" (its buyer), "seller" (its seller), "party" (buyer, seller or staff: the
+    order page), "refunder" (seller or staff: :func:`may_refund`'s people). One query, listing,
+    buyer and seller joined. An anonymous user or a malformed id gets ``Http404`` too; an
+    unknown ``as_`` is a programming error (``ValueError``).
+    """
+    if as_ not in _ORDER_ROLES:
+        raise ValueError(f"as_ must be one of {_ORDER_ROLES}, not {as_!r}.")
+    if user is None or not user.is_authenticated:
+        raise Http404("No such order.")
+    found = Transaction.objects.select_related("listing", "buyer", "seller").defer("listing__search_vector")
+    if not (as_ in ("party", "refunder") and user.is_staff):
+        allowed = {
+            "buyer": Q(buyer_id=user.pk),
+            "seller": Q(seller_id=user.pk),
+            "party": Q(buyer_id=user.pk) | Q(seller_id=user.pk),
+            "refunder": Q(seller_id=user.pk),
+        }[as_]
+        found = found.filter(allowed)
+    try:
+        txn = found.filter(pk=transaction_id).first()
+    except (ValidationError, ValueError):
+        txn = None
+    if txn is None:
+        raise Http404("No such order.")
+    return txn
+
+
+def may_refund(actor, transaction: Transaction) -> bool:
+    """Who may refund a purchase, the one rule: a person who is its seller or staff (the
+    buyer asks the seller). ``None`` is no person: the system books the refunds Stripe reports
+    (``services.transaction_refund`` with ``actor=SYSTEM``) but never issues one."""
+    if actor is None or not getattr(actor, "is_authenticated", False):
+        return False
+    return actor.is_staff or transaction.seller_id == actor.pk
+
+
+def receipt_confirmable(transaction: Transaction) -> bool:
+    """The buyer may confirm receipt: paid, in escrow, not confirmed yet."""
+    return (
+        transaction.status == TransactionStatus.PROCESSING
+        and transaction.escrow_released_at is None
+        and not transaction.metadata.get("receipt_confirmed_at")
+    )
+
+
+def refundable(transaction: Transaction) -> bool:
+    """The purchase is paid, so it can be refunded: processing or completed."""
+    return transaction.status in (TransactionStatus.PROCESSING, TransactionStatus.COMPLETED)
+
+
+@dataclass(frozen=True)
+class OrderCapabilities:
+    """What one user may do on the order page of one transaction (amounts in cents)."""
+
+    is_buyer: bool
+    is_seller: bool
+    is_staff: bool
+    can_pay: bool  # the buyer, while unpaid
+    can_confirm_receipt: bool  # the buyer, paid and in escrow, receipt not confirmed yet
+    can_refund: bool  # seller or staff (may_refund), while paid (refundable)
+    refund_remaining_cents: int = 0  # a refund in full: what remains of the charge
+    refund_partial_max_cents: int = 0  # partial refunds: at most what remains of the seller payout
+    refund_after_release: bool = False  # a refund now is pulled back from the seller's transfer
+
+    @property
+    def sees_payout(self) -> bool:
+        """The seller's side of the money (fee, payout, paid out, owed): all but the buyer."""
+        return not self.is_buyer
+
+
+def order_capabilities(
+    user, transaction: Transaction, *, figures: TransactionFigures | None = None
+) -> OrderCapabilities:
+    """What ``user`` may do with ``transaction``: the one predicate the order view, its template
+    and the services ask. ``figures`` (``ledger.transaction_figures``) gives the refund limits;
+    read (one query) only when the user may refund and it is not given."""
+    authenticated = user is not None and getattr(user, "is_authenticated", False)
+    is_buyer = authenticated and transaction.buyer_id == user.pk
+    can_refund = may_refund(user, transaction) and refundable(transaction)
+    limits = {}
+    if can_refund:
+        figures = figures or transaction_figures(transaction)
+        limits = {
+            "refund_remaining_cents": figures.refund_remaining,
+            "refund_partial_max_cents": figures.refund_partial_max,
+            "refund_after_release": transaction.escrow_released_at is not None,
+        }
+    return OrderCapabilities(
+        is_buyer=is_buyer,
+        is_seller=authenticated and transaction.seller_id == user.pk,
+        is_staff=authenticated and user.is_staff,
+        can_pay=is_buyer and transaction.status == TransactionStatus.PENDING,
+        can_confirm_receipt=is_buyer and receipt_confirmable(transaction),
+        can_refund=can_refund,
+        **limits,
+    )
+
+
+@dataclass(frozen=True)
+class OrderPage:
+    """The order page's reads: every amount from the ledger, what the viewer may do, and the
+    status timeline (label, aware datetime), oldest first."""
+
+    figures: TransactionFigures
+    capabilities: OrderCapabilities
+    history: list[dict]
+    payouts_simulated: bool  # test mode: the Connect gateway is simulated, no money moves
+
+
+def order_page(*, user, transaction: Transaction) -> OrderPage:
+    """What the order page shows ``user`` (already allowed: ``access_transaction(as_="party")``).
+    One query (the ledger totals)."""
+    figures = transaction_figures(transaction)
+    history = [
+        {"status": TransactionStatus(entry["status"]).label, "at": datetime.fromisoformat(entry["at"])}
+        for entry in transaction.metadata.get("history", [])
+        if entry.get("status") in TransactionStatus.values
+    ]
+    return OrderPage(
+        figures=figures,
+        capabilities=order_capabilities(user, transaction, figures=figures),
+        history=history,
+        payouts_simulated=settings.STRIPE_CONNECT_SIMULATED,
     )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from payments import checkout_views, connect_views, views
+from payments import checkout_views, connect_views, order_views, views
 
 app_name = "payments"
 
@@ -12,14 +12,14 @@ urlpatterns = [
     path("orders/<uuid:transaction_id>/pay/", checkout_views.checkout_pay, name="checkout_pay"),
     path("orders/<uuid:transaction_id>/confirm/", checkout_views.checkout_confirm, name="checkout_confirm"),
     path("orders/<uuid:transaction_id>/cancel/", checkout_views.checkout_cancel, name="checkout_cancel"),
-    path("orders/", checkout_views.orders, name="orders"),
-    path("orders/<uuid:transaction_id>/", checkout_views.order, name="order"),
+    path("orders/", order_views.orders, name="orders"),
+    path("orders/<uuid:transaction_id>/", order_views.order, name="order"),
     path(
         "orders/<uuid:transaction_id>/confirm-receipt/",
-        checkout_views.order_confirm_receipt,
+        order_views.order_confirm_receipt,
         name="order_confirm_receipt",
     ),
-    path("orders/<uuid:transaction_id>/refund/", checkout_views.order_refund, name="order_refund"),
+    path("orders/<uuid:transaction_id>/refund/", order_views.order_refund, name="order_refund"),
     # --- connect ---
     path("connect/start/", connect_views.connect_start, name="connect_start"),
     path("connect/return/", connect_views.connect_return, name="connect_return"),

@@ -5,7 +5,7 @@ clicking through Chromium. The refund is checked in the ledger and at localstrip
 import pytest
 from playwright.sync_api import expect
 
-from payments import stripe_client
+from payments.gateway import payment_gateway
 from payments.models import LedgerEntry, LedgerKind, Transaction
 from tests.factories import ListingFactory, UserFactory
 from tests.payments.conftest import localstripe, localstripe_server  # noqa: F401 (fixtures)
@@ -100,7 +100,7 @@ def test_seller_finds_the_sale_and_refunds_part_of_it(page, live_server, ledger_
     refunds = LedgerEntry.objects.filter(transaction=txn, kind=LedgerKind.REFUND)
     assert list(refunds.values_list("amount_cents", flat=True)) == [1_000]
     assert txn.status == Transaction.Status.PROCESSING
-    assert stripe_client.retrieve_charge(txn.charge_id)["amount_refunded"] == 1_000
+    assert payment_gateway().retrieve_charge(txn.charge_id).amount_refunded_cents == 1_000
 
     # Both parties were told about the refund.
     assert sorted((m.to[0], m.subject) for m in mailoutbox) == sorted(

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from payments import stripe_client
+from payments.gateway import SimulatedConnectGateway, payment_gateway, stripe_gateway
 from payments.models import Transaction
 from payments.services import (
     transaction_attach_payment_intent,
@@ -15,7 +15,6 @@ from payments.services import (
     transaction_settle_payment_intent,
     transaction_start,
 )
-from payments.stripe_client import SimulatedConnectGateway
 from tests.factories import ListingFactory, UserFactory
 
 _ids = itertools.count(1)
@@ -46,7 +45,7 @@ def released(**kwargs) -> Transaction:
 
 def payment_method(number: str = "4242424242424242") -> str:
     """A test PaymentMethod created through the localstripe API (what Stripe.js would send)."""
-    pm = stripe_client.stripe_client().v1.payment_methods.create(
+    pm = stripe_gateway.stripe_client().v1.payment_methods.create(
         {"type": "card", "card": {"number": number, "exp_month": 12, "exp_year": 2034, "cvc": "123"}}
     )
     return pm["id"]
@@ -56,14 +55,14 @@ def paid_at_stripe(**kwargs) -> Transaction:
     """Started and paid with a real PaymentIntent at localstripe (needs the localstripe fixture),
     so refunds of it reach Stripe."""
     txn = start(**kwargs)
-    intent = stripe_client.create_payment_intent(
+    intent = payment_gateway().create_payment_intent(
         amount_cents=txn.total_cents,
         currency=txn.currency,
         payment_method=payment_method(),
         metadata={"transaction_id": str(txn.pk)},
         idempotency_key=f"pi-{txn.pk}",
     )
-    transaction_attach_payment_intent(transaction=txn, payment_intent_id=intent["id"])
+    transaction_attach_payment_intent(transaction=txn, payment_intent_id=intent.id)
     transaction_settle_payment_intent(transaction=txn, payment_intent=intent)
     return reload(txn)
 

@@ -7,9 +7,21 @@ import requests
 from django.urls import reverse
 
 from listings.models import Listing
-from payments import stripe_client
+from marketplace.errors import ErrorCode, ServiceError
+from payments.gateway import payment_gateway
 from payments.models import LedgerEntry, Transaction
-from payments.services import RESERVED_MESSAGE, ledger_totals, transaction_settle_payment_intent
+from payments.services import (
+    RESERVED_MESSAGE,
+    ledger_totals,
+    transaction_pay,
+    transaction_settle_payment_intent,
+)
+from payments.services.checkout import (
+    NO_CARD_MESSAGE,
+    NOT_STARTED_MESSAGE,
+    PAYMENT_FAILED_MESSAGE,
+    PAYMENT_UNAVAILABLE_MESSAGE,
+)
 from tests.factories import ListingFactory, UserFactory
 from tests.payments.purchase_helpers import paid, payment_method, reload, start
 
@@ -136,7 +148,7 @@ def test_settling_the_same_intent_again_is_a_no_op(client, localstripe):
     txn = start()
     client.force_login(txn.buyer)
     pay(client, txn, payment_method("4242424242424242"))
-    intent = stripe_client.retrieve_payment_intent(reload(txn).payment_intent_id)
+    intent = payment_gateway().retrieve_payment_intent(reload(txn).payment_intent_id)
     for _ in range(2):
         transaction_settle_payment_intent(transaction=txn, payment_intent=intent)
     assert reload(txn).status == Transaction.Status.PROCESSING
@@ -208,3 +220,118 @@ def test_checkout_page_query_count_is_fixed(client, localstripe, django_assert_m
     client.force_login(txn.buyer)
     with django_assert_max_num_queries(2):  # the user, the transaction with its listing
         assert client.get(reverse("payments:checkout", args=[txn.pk])).status_code == 200
+
+
+# --- The checkout services' refusals, as the views answer them --------------------------------
+def test_pay_without_a_card_is_refused_and_changes_nothing(client, localstripe, stripe_http):
+    txn = start()
+    client.force_login(txn.buyer)
+    url = reverse("payments:checkout_pay", args=[txn.pk])
+    for body in (
+        "{}",
+        json.dumps({"payment_method": "  "}),
+        json.dumps({"payment_method": "p" * 256}),
+        "nope",
+    ):
+        response = client.post(url, data=body, content_type="application/json")
+        assert response.status_code == 400, body
+        assert response.json() == {"status": "error", "error": NO_CARD_MESSAGE}
+    assert not stripe_http.matching("POST", "/v1/payment_intents")
+    assert not reload(txn).payment_intent_id
+    assert reload(txn).status == Transaction.Status.PENDING
+
+
+def test_confirm_before_any_payment_says_so(client, localstripe):
+    txn = start()
+    client.force_login(txn.buyer)
+    response = client.post(reverse("payments:checkout_confirm", args=[txn.pk]))
+    assert response.status_code == 400
+    assert response.json()["error"] == NOT_STARTED_MESSAGE
+
+
+def test_stripe_unreachable_says_so_charges_nothing_and_a_retry_works(client, localstripe, stripe_http):
+    """The gateway's PaymentUnavailable reaches the view as a ServiceError: 502 with the
+    "could not be reached" message, never a 500."""
+    txn = start()
+    client.force_login(txn.buyer)
+    pm = payment_method("4242424242424242")
+    stripe_http.fail_next("POST", "/v1/payment_intents", status=503)
+    response = pay(client, txn, pm)
+    assert response.status_code == 502
+    assert response.json() == {"status": "error", "error": PAYMENT_UNAVAILABLE_MESSAGE}
+    assert "could not be reached" in PAYMENT_UNAVAILABLE_MESSAGE
+    stored = reload(txn)
+    assert stored.status == Transaction.Status.PENDING and not stored.payment_intent_id
+    assert pay(client, txn, pm).json()["status"] == "succeeded"
+
+
+def test_stripe_unreachable_on_confirm_says_so(client, localstripe, stripe_http):
+    txn = start()
+    client.force_login(txn.buyer)
+    assert pay(client, txn, payment_method("4000002760003184")).json()["status"] == "requires_action"
+    stripe_http.fail_next("GET", r"/v1/payment_intents/.*", status=500)
+    response = client.post(reverse("payments:checkout_confirm", args=[txn.pk]))
+    assert response.status_code == 502
+    assert response.json()["error"] == PAYMENT_UNAVAILABLE_MESSAGE
+    assert reload(txn).status == Transaction.Status.PENDING
+
+
+def test_a_request_stripe_refuses_shows_its_reason(client, localstripe, stripe_http):
+    txn = start()
+    client.force_login(txn.buyer)
+    stripe_http.fail_next(
+        "POST",
+        "/v1/payment_intents",
+        status=400,
+        error_type="invalid_request_error",
+        message="No such PaymentMethod",
+    )
+    response = pay(client, txn, "pm_unknown")
+    assert response.status_code == 502
+    assert response.json()["error"] == "No such PaymentMethod"
+    assert reload(txn).status == Transaction.Status.PENDING
+
+
+def test_a_failed_3d_secure_step_asks_for_another_card(client, localstripe):
+    txn = start()
+    client.force_login(txn.buyer)
+    body = pay(client, txn, payment_method("4000002760003184")).json()
+    response = requests.post(
+        f"{localstripe}/v1/payment_intents/{reload(txn).payment_intent_id}/_authenticate?success=false",
+        json={"key": "pk_test_marketplace_tests", "client_secret": body["client_secret"]},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    answer = client.post(body["confirm_url"])
+    assert answer.status_code == 402
+    assert answer.json()["error"] == PAYMENT_FAILED_MESSAGE
+    # Another card then gets a new intent and works.
+    assert pay(client, txn, payment_method("4242424242424242")).json()["status"] == "succeeded"
+
+
+def test_transaction_pay_maps_a_decline_to_a_service_error(localstripe):
+    txn = start()
+    with pytest.raises(ServiceError) as excinfo:
+        transaction_pay(transaction=txn, buyer=txn.buyer, payment_method=payment_method("4000000000000341"))
+    assert excinfo.value.code == ErrorCode.PAYMENT_DECLINED
+    assert "declined" in excinfo.value.message.lower()
+    with pytest.raises(ServiceError) as excinfo:  # someone else's checkout
+        transaction_pay(transaction=txn, buyer=UserFactory(), payment_method="pm_x")
+    assert excinfo.value.code == ErrorCode.NOT_FOUND
+
+
+def test_checkout_views_catch_service_error_only():
+    """The views parse and call a service; mapping the gateway's errors is the services' job."""
+    import ast
+    import inspect
+
+    from payments import checkout_views
+
+    tree = ast.parse(inspect.getsource(checkout_views))
+    for function in (
+        f for f in tree.body if isinstance(f, ast.FunctionDef) and f.name.startswith("checkout")
+    ):
+        for handler in (n for n in ast.walk(function) if isinstance(n, ast.ExceptHandler)):
+            names = {n.id for n in ast.walk(handler.type) if isinstance(n, ast.Name)}
+            # JSON parsing of the request body is the view's own job.
+            assert names <= {"ServiceError", "ValueError", "AttributeError"}, (function.name, names)

@@ -6,22 +6,23 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
-import stripe
 from django.core.management import CommandError, call_command
 from django.db import connections
 from django.utils import timezone
 
 from listings.models import Listing
+from marketplace.errors import ServiceError
 from payments import payouts
+from payments.gateway import PaymentRefused, PaymentUnavailable, SimulatedConnectGateway
 from payments.models import LedgerEntry, Transaction
 from payments.services import (
     transaction_book_late_payment,
     transaction_cancel,
     transaction_dispute_open,
     transaction_refund,
+    transaction_release_due,
     transaction_reverse_due,
 )
-from payments.stripe_client import SimulatedConnectGateway
 from tests.factories import SellerFactory
 from tests.payments.purchase_helpers import paid, released, reload, start
 
@@ -161,6 +162,34 @@ def test_a_payout_error_changes_nothing_and_a_rerun_completes(monkeypatch):
     assert reload(txn).status == S.COMPLETED
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (PaymentUnavailable("connection refused"), "payment_unavailable"),
+        (PaymentRefused("insufficient platform balance"), "payment_refused"),
+    ],
+)
+def test_a_gateway_error_at_release_is_a_service_error_and_changes_nothing(monkeypatch, error, code):
+    txn = due()
+
+    def failing(transaction, *, amount_cents):
+        raise error
+
+    monkeypatch.setattr(payouts, "payout_transfer", failing)
+    with pytest.raises(ServiceError) as refused:
+        transaction_release_due(transaction=txn)
+    assert refused.value.code == code
+    assert error.message in refused.value.message
+    assert reload(txn).status == S.PROCESSING
+    assert reload(txn).escrow_released_at is None
+    assert (
+        not LedgerEntry.objects.filter(transaction=txn).exclude(kind__in=[K.CHARGE, K.PLATFORM_FEE]).exists()
+    )
+    with pytest.raises(CommandError):
+        run("release_escrow")
+
+
 @pytest.mark.usefixtures("ledger_db")
 def test_concurrent_release_runs_transfer_once(monkeypatch):
     txns = [due() for _ in range(3)]
@@ -249,7 +278,7 @@ def test_reconcile_accepts_what_the_seller_owes_and_says_so(monkeypatch):
     transaction_refund(transaction=txn, amount_cents=10_000, refund_id="re_all", actor=None)
 
     def refuse(self, **kwargs):
-        raise stripe.InvalidRequestError("Insufficient funds.", param="amount")
+        raise PaymentRefused("Insufficient funds.", param="amount")
 
     monkeypatch.setattr(SimulatedConnectGateway, "create_transfer_reversal", refuse)
     transaction_reverse_due(transaction=txn)

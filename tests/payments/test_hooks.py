@@ -75,7 +75,7 @@ def test_a_replayed_event_calls_no_hook_again(calls, django_capture_on_commit_ca
 
 def test_a_change_that_rolls_back_calls_no_hook(calls, django_capture_on_commit_callbacks, monkeypatch):
     txn = start()
-    monkeypatch.setattr("payments.services._write_ledger", lambda *args: 1 / 0)
+    monkeypatch.setattr("payments.ledger.ledger_write", lambda *args: 1 / 0)
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(ZeroDivisionError):
         transaction_mark_paid(
             transaction=txn,

@@ -15,11 +15,12 @@ from django.utils import timezone
 
 from listings.models import Listing
 from marketplace.errors import ServiceError
-from payments import refunds, stripe_client
+from payments.gateway import PaymentUnavailable, SimulatedConnectGateway, payment_gateway
 from payments.models import LedgerEntry, StripeEvent, Transaction
-from payments.refunds import refund_issue
 from payments.services import (
     ledger_totals,
+    refund_issue,
+    refunds,
     transaction_attach_payment_intent,
     transaction_cancel,
     transaction_expire,
@@ -54,7 +55,7 @@ def flash(response) -> list[str]:
 
 
 def refunded_at_stripe(txn) -> int:
-    return stripe_client.retrieve_charge(reload(txn).charge_id)["amount_refunded"]
+    return payment_gateway().retrieve_charge(reload(txn).charge_id).amount_refunded_cents
 
 
 def reconciles() -> bool:
@@ -236,11 +237,11 @@ def test_a_refund_made_but_not_booked_is_booked_once_by_webhook_and_retry(client
 
 def test_a_reversal_that_fails_leaves_the_refund_booked_and_the_webhook_completes_it(client, monkeypatch):
     txn = release(paid_at_stripe(price_cents=10_000))
-    gateway = stripe_client.SimulatedConnectGateway
+    gateway = SimulatedConnectGateway
     real = gateway.create_transfer_reversal
 
     def down(self, **kwargs):
-        raise stripe_client.stripe.APIConnectionError("Network down")
+        raise PaymentUnavailable("Network down")
 
     monkeypatch.setattr(gateway, "create_transfer_reversal", down)
     refund_issue(transaction=txn, amount_cents=1_000, actor=txn.seller, request_key="k2")
@@ -275,19 +276,19 @@ def test_staff_refund_in_full_from_the_admin_once(client):
 # --- A payment that succeeds after its checkout was cancelled ----------------------------------
 def test_a_late_payment_is_refunded_at_once(client, django_capture_on_commit_callbacks):
     txn = start(price_cents=2_000)
-    intent = stripe_client.create_payment_intent(
+    intent = payment_gateway().create_payment_intent(
         amount_cents=txn.total_cents,
         currency=txn.currency,
         payment_method=payment_method(),
         metadata={"transaction_id": str(txn.pk)},
         idempotency_key=f"late-test-{txn.pk}",
     )
-    charge_id = getattr(intent["latest_charge"], "id", intent["latest_charge"])  # expanded by localstripe
+    charge_id = intent.charge_id
     transaction_cancel(transaction=txn, actor=txn.buyer)
     event = stripe_event(
         "payment_intent.succeeded",
         payment_intent_object(
-            intent["id"],
+            intent.id,
             amount=txn.total_cents,
             metadata={"transaction_id": str(txn.pk)},
             latest_charge=charge_id,
@@ -301,7 +302,7 @@ def test_a_late_payment_is_refunded_at_once(client, django_capture_on_commit_cal
     assert stored.listing.status == Listing.Status.ACTIVE
     totals = ledger_totals(stored)
     assert totals[K.CHARGE] == totals[K.REFUND] == 2_000
-    assert stripe_client.retrieve_charge(charge_id)["amount_refunded"] == 2_000
+    assert payment_gateway().retrieve_charge(charge_id).amount_refunded_cents == 2_000
     assert [message.to for message in mail.outbox] == [[txn.buyer.email]]
     assert StripeEvent.objects.filter(type="payment_intent.succeeded").count() == 1
     assert reconciles()
@@ -341,15 +342,15 @@ def test_two_refunds_at_once_never_exceed_the_rules(ledger_db):
 def open_3d_secure_checkout():
     """A checkout whose card asks for 3-D Secure: the PaymentIntent waits for the buyer."""
     txn = start(price_cents=2_000)
-    intent = stripe_client.create_payment_intent(
+    intent = payment_gateway().create_payment_intent(
         amount_cents=txn.total_cents,
         currency=txn.currency,
         payment_method=payment_method("4000002500003155"),
         metadata={"transaction_id": str(txn.pk)},
         idempotency_key=f"pi-3ds-{txn.pk}",
     )
-    assert intent["status"] == "requires_action"
-    transaction_attach_payment_intent(transaction=txn, payment_intent_id=intent["id"])
+    assert intent.status == "requires_action"
+    transaction_attach_payment_intent(transaction=txn, payment_intent_id=intent.id)
     return reload(txn)
 
 
@@ -362,7 +363,7 @@ def test_a_cancelled_checkout_cancels_its_payment_intent(django_capture_on_commi
         else:
             assert transaction_expire(transaction=txn, now=timezone.now() + timedelta(days=1))
     assert reload(txn).status == S.CANCELLED
-    assert stripe_client.retrieve_payment_intent(txn.payment_intent_id)["status"] == "canceled"
+    assert payment_gateway().retrieve_payment_intent(txn.payment_intent_id).status == "canceled"
 
 
 def test_a_payment_intent_stripe_will_not_cancel_leaves_the_cancellation_alone(

@@ -5,13 +5,13 @@ count that does not grow with the sales."""
 from datetime import timedelta
 
 import pytest
-import stripe
 from django.conf import settings
 from django.shortcuts import resolve_url
 from django.urls import reverse
 from django.utils import timezone
 
 from payments import payouts
+from payments.gateway import PaymentRefused, SimulatedConnectGateway
 from payments.models import Transaction, TransactionStatus
 from payments.selectors import (
     seller_recent_sales,
@@ -20,7 +20,6 @@ from payments.selectors import (
     seller_sales_summary,
 )
 from payments.services import transaction_cancel, transaction_refund, transaction_reverse_due
-from payments.stripe_client import SimulatedConnectGateway
 from tests.factories import ListingFactory, SellerFactory, UserFactory
 from tests.payments.purchase_helpers import paid, released, start
 
@@ -124,7 +123,9 @@ def test_a_partial_refund_shows_in_the_row_and_the_summary(client, seller):
     assert "$65.00" in body  # in escrow: the payout less the refund
 
 
-def test_paid_out_comes_from_transfers_net_of_reversals_and_debt(seller, monkeypatch):
+def test_paid_out_is_transfers_net_of_reversals_and_debt_is_owed_apart(seller, monkeypatch):
+    """Paid out is money that moved (``ledger.PAID_OUT``); a reversal Stripe refused moved
+    nothing, so it stays paid out and shows as owed by the seller (``ledger.SELLER_DEBT``)."""
     done = sale(seller, released, price_cents=20_000)  # transfer of 180.00
     refunded_after_release = sale(seller, released, price_cents=5_000)  # transfer of 45.00
     transaction_refund(transaction=refunded_after_release, amount_cents=1_500, refund_id="re_a", actor=None)
@@ -133,7 +134,7 @@ def test_paid_out_comes_from_transfers_net_of_reversals_and_debt(seller, monkeyp
     transaction_refund(transaction=owing, amount_cents=500, refund_id="re_b", actor=None)
 
     def refuse(self, **kwargs):
-        raise stripe.InvalidRequestError("Insufficient funds.", param="amount")
+        raise PaymentRefused("Insufficient funds.", param="amount")
 
     monkeypatch.setattr(SimulatedConnectGateway, "create_transfer_reversal", refuse)
     transaction_reverse_due(transaction=owing)  # Stripe refused: the seller owes 5.00
@@ -145,12 +146,14 @@ def test_paid_out_comes_from_transfers_net_of_reversals_and_debt(seller, monkeyp
     assert by_id[done.pk].paid_out_cents == 18_000
     assert by_id[refunded_after_release.pk].paid_out_cents == 4_500 - 1_500
     assert by_id[refunded_after_release.pk].refunded_cents == 1_500
-    assert by_id[owing.pk].paid_out_cents == 1_800 - 500
+    assert (by_id[owing.pk].paid_out_cents, by_id[owing.pk].owed_cents) == (1_800, 500)
+    assert by_id[refunded_after_release.pk].owed_cents == 0
     assert by_id[eur.pk].paid_out_cents == 0
 
     summary = {line.currency: line for line in seller_sales_summary(seller=seller)}
     assert list(summary) == ["EUR", "USD"]
-    assert (summary["USD"].paid_out_cents, summary["USD"].refunded_cents) == (18_000 + 3_000 + 1_300, 2_000)
+    assert (summary["USD"].paid_out_cents, summary["USD"].refunded_cents) == (18_000 + 3_000 + 1_800, 2_000)
+    assert (summary["USD"].owed_cents, summary["EUR"].owed_cents) == (500, 0)
     assert (summary["USD"].in_escrow_cents, summary["USD"].sales_count) == (0, 4)
     assert (summary["EUR"].in_escrow_cents, summary["EUR"].paid_out_cents, summary["EUR"].sales_count) == (
         2_700,

@@ -3,11 +3,11 @@
 from datetime import timedelta
 
 import pytest
-import stripe
 from django.utils import timezone
 
 from listings.models import Listing
 from marketplace.errors import ServiceError
+from payments.gateway import PaymentRefused, PaymentUnavailable, SimulatedConnectGateway
 from payments.models import LedgerEntry, Transaction
 from payments.services import (
     TRANSACTION_TRANSITIONS,
@@ -23,7 +23,6 @@ from payments.services import (
     transaction_reverse_due,
     transaction_transition,
 )
-from payments.stripe_client import SimulatedConnectGateway
 from tests.factories import ListingFactory, TransactionFactory, UserFactory
 from tests.payments.purchase_helpers import paid, released, reload, start
 
@@ -266,7 +265,7 @@ def test_a_reversal_stripe_refuses_is_booked_as_owed_by_the_seller(monkeypatch):
     transaction_refund(transaction=txn, amount_cents=10_000, refund_id="re_all", actor=None)
 
     def refuse(self, **kwargs):
-        raise stripe.InvalidRequestError("Insufficient funds in the connected account.", param="amount")
+        raise PaymentRefused("Insufficient funds in the connected account.", param="amount")
 
     monkeypatch.setattr(SimulatedConnectGateway, "create_transfer_reversal", refuse)
     transaction_reverse_due(transaction=txn)
@@ -282,10 +281,10 @@ def test_a_reversal_that_cannot_reach_stripe_books_nothing_and_a_retry_completes
     real = SimulatedConnectGateway.create_transfer_reversal
 
     def down(self, **kwargs):
-        raise stripe.APIConnectionError("Network down")
+        raise PaymentUnavailable("Network down")
 
     monkeypatch.setattr(SimulatedConnectGateway, "create_transfer_reversal", down)
-    with pytest.raises(stripe.APIConnectionError):
+    with pytest.raises(PaymentUnavailable):
         transaction_reverse_due(transaction=txn)
     assert ledger_totals(txn)[K.TRANSFER_REVERSAL] == 0
     monkeypatch.setattr(SimulatedConnectGateway, "create_transfer_reversal", real)
@@ -349,7 +348,7 @@ def test_a_failure_inside_the_transition_rolls_back_status_ledger_and_listing(mo
     def broken(**kwargs):
         raise RuntimeError("listing write failed")
 
-    monkeypatch.setattr("payments.services.listing_purchase_move", broken)
+    monkeypatch.setattr("payments.services.state.listing_purchase_move", broken)
     with pytest.raises(RuntimeError):
         transaction_release(transaction=txn, transfer_id="tr_rb")
     stored = reload(txn)

@@ -5,37 +5,38 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils import timezone
 
-# Ledger sums per transaction, each net of its reversal: c charged, f platform fee kept,
-# x transferred to the seller (less what was pulled back or is owed by the seller: o),
-# r refunded, d lost to disputes. n rows, wrong_currency any row in another currency than
-# its transaction (from the rows' least and greatest currency: no second join).
-TOTALS = """
+from payments.ledger import DISPUTED, PAID, PAID_OUT, PLATFORM_FEE, REFUNDED, SELLER_DEBT, SELLER_HOLDS
+
+# Ledger figures per transaction, each from its one definition in ``payments.ledger``:
+# c charged (PAID), f platform fee kept (PLATFORM_FEE), p paid out to the seller (PAID_OUT),
+# o owed by the seller (SELLER_DEBT), x what the seller holds: p less o (SELLER_HOLDS, what the
+# balance counts), r refunded (REFUNDED), d lost to disputes (DISPUTED). n rows, wrong_currency
+# any row in another currency than its transaction (from the rows' least and greatest
+# currency: no second join).
+TOTALS = f"""
     SELECT t.id, t.status, t.currency, t.total_cents, t.platform_fee_cents, t.seller_payout_cents,
-        coalesce(l.c, 0) AS c, coalesce(l.f, 0) AS f, coalesce(l.x, 0) AS x,
+        coalesce(l.c, 0) AS c, coalesce(l.f, 0) AS f, coalesce(l.x, 0) AS x, coalesce(l.p, 0) AS p,
         coalesce(l.r, 0) AS r, coalesce(l.d, 0) AS d, coalesce(l.o, 0) AS o, coalesce(l.n, 0) AS n,
         coalesce(l.lowest_currency <> t.currency OR l.highest_currency <> t.currency, false)
           AS wrong_currency
     FROM payments_transaction AS t
     LEFT JOIN (
         SELECT e.transaction_id,
-            sum(e.amount_cents) FILTER (WHERE e.kind = 'charge') AS c,
-            coalesce(sum(e.amount_cents) FILTER (WHERE e.kind = 'platform_fee'), 0)
-              - coalesce(sum(e.amount_cents) FILTER (WHERE e.kind = 'platform_fee_reversal'), 0) AS f,
-            coalesce(sum(e.amount_cents) FILTER (WHERE e.kind = 'transfer'), 0)
-              - coalesce(sum(e.amount_cents) FILTER (WHERE e.kind IN ('transfer_reversal', 'seller_debt')), 0)
-              AS x,
-            sum(e.amount_cents) FILTER (WHERE e.kind = 'seller_debt') AS o,
-            sum(e.amount_cents) FILTER (WHERE e.kind = 'refund') AS r,
-            coalesce(sum(e.amount_cents) FILTER (WHERE e.kind = 'dispute'), 0)
-              - coalesce(sum(e.amount_cents) FILTER (WHERE e.kind = 'dispute_won'), 0) AS d,
+            {PAID.sql("e")} AS c,
+            {PLATFORM_FEE.sql("e")} AS f,
+            {SELLER_HOLDS.sql("e")} AS x,
+            {PAID_OUT.sql("e")} AS p,
+            {SELLER_DEBT.sql("e")} AS o,
+            {REFUNDED.sql("e")} AS r,
+            {DISPUTED.sql("e")} AS d,
             count(*) AS n,
             min(e.currency) AS lowest_currency,
             max(e.currency) AS highest_currency
         FROM payments_ledgerentry AS e
         GROUP BY e.transaction_id
     ) AS l ON l.transaction_id = t.id
-"""
-# What the ledger must say for each status (payments.services states the rules):
+"""  # noqa: S608 - the figures' SQL inlines only LedgerKind constants
+# What the ledger must say for each status (payments.ledger states the rules):
 # unpaid: nothing; cancelled: nothing, or a late payment refunded in full; paid, in escrow:
 # the charge and the fee, nothing transferred, refunds only from the seller's share;
 # settled: charge = transfers + fees + refunds + disputes.
@@ -56,7 +57,7 @@ CREATE_TOTALS = f"CREATE TEMPORARY TABLE reconcile_totals AS {TOTALS}"
 DROP_TOTALS = "DROP TABLE IF EXISTS reconcile_totals"
 OFF = f"SELECT * FROM reconcile_totals AS totals WHERE NOT ({BALANCED}) ORDER BY id"  # noqa: S608 - constants
 SUMMARY = """
-    SELECT count(*), count(*) FILTER (WHERE status = 'completed'), sum(c), sum(x), sum(f), sum(r), sum(d),
+    SELECT count(*), count(*) FILTER (WHERE status = 'completed'), sum(c), sum(p), sum(f), sum(r), sum(d),
         count(*) FILTER (WHERE o > 0), sum(o)
     FROM reconcile_totals
 """
@@ -100,12 +101,13 @@ class Command(BaseCommand):
             cursor.execute(SUMMARY)
             summary = cursor.fetchone()
             cursor.execute(DROP_TOTALS)
-        checked, completed, charged, transferred, fees, refunded, disputed, debtors, owed = summary
+        checked, completed, charged, paid_out, fees, refunded, disputed, debtors, owed = summary
         for row in off:
             self.stdout.write(
                 f"OFF {row['id']} {row['status']} {row['currency']}: total {row['total_cents']}, "
-                f"charged {row['c']}, transferred {row['x']}, fees {row['f']} (expected "
-                f"{row['platform_fee_cents']}), refunded {row['r']}, disputed {row['d']}"
+                f"charged {row['c']}, paid out {row['p']} (owed by the seller {row['o']}), "
+                f"fees {row['f']} (expected {row['platform_fee_cents']}), refunded {row['r']}, "
+                f"disputed {row['d']}"
                 + (", ledger rows in another currency" if row["wrong_currency"] else "")
             )
         hours = settings.TRANSACTION_STUCK_HOURS
@@ -113,7 +115,7 @@ class Command(BaseCommand):
             self.stdout.write(f"STUCK {transaction_id} {status} since {since.isoformat()} (> {hours} h)")
         self.stdout.write(
             f"{checked} transactions checked ({completed} completed): charged {charged or 0}, "
-            f"transferred {transferred or 0}, platform fees {fees or 0}, refunded {refunded or 0}, "
+            f"paid out {paid_out or 0}, platform fees {fees or 0}, refunded {refunded or 0}, "
             f"disputed {disputed or 0} (minor units, all currencies)."
         )
         if debtors:

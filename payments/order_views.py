@@ -1,0 +1,86 @@
+"""The order pages: the buyer's orders, and one order's page (buyer, seller and staff) with the
+buyer's "confirm receipt" and the seller's and staff's refund form.
+
+Thin views: each parses its input, fetches the order with ``selectors.access_transaction``
+(404 for anyone not allowed, exactly like an unknown id), calls one service or selector, and
+renders or redirects; they catch ``ServiceError`` only. What the viewer may do comes from
+``selectors.order_capabilities``; every amount from ``payments.ledger``.
+"""
+
+import uuid
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from marketplace.errors import ServiceError
+from marketplace.money import amount_text, format_amount, parse_amount
+from payments.selectors import access_transaction, buyer_orders_page, order_page
+from payments.services import refund_issue, transaction_confirm_receipt
+
+
+def _order_url(txn) -> str:
+    return reverse("payments:order", args=[txn.pk])
+
+
+@login_required
+@require_GET
+def orders(request):
+    """The buyer's purchases, newest first."""
+    page = buyer_orders_page(buyer=request.user, cursor=request.GET.get("cursor"))
+    return render(request, "payments/orders.html", {"page": page})
+
+
+@login_required
+@require_GET
+def order(request, transaction_id):
+    """One order, for its buyer, its seller and staff: amounts, timeline, and what they may do."""
+    txn = access_transaction(request.user, transaction_id, as_="party")
+    page = order_page(user=request.user, transaction=txn)
+    context = {"txn": txn, "listing": txn.listing, "page": page, "caps": page.capabilities}
+    if page.capabilities.can_refund:
+        context["refund_default"] = amount_text(page.capabilities.refund_remaining_cents, txn.currency)
+        context["refund_request_key"] = uuid.uuid4().hex  # one per form: a double submit refunds once
+    return render(request, "payments/order.html", context)
+
+
+@login_required
+@require_POST
+def order_refund(request, transaction_id):
+    """The seller or staff refunds the buyer, in full or in part (amount typed as 12.50)."""
+    txn = access_transaction(request.user, transaction_id, as_="refunder")
+    try:
+        amount = parse_amount(request.POST.get("amount", ""), txn.currency)
+        if amount <= 0:
+            raise ValueError("Enter an amount greater than zero.")
+    except ValueError as error:
+        messages.error(request, str(error))
+        return redirect(_order_url(txn))
+    try:
+        refund_issue(
+            transaction=txn,
+            amount_cents=amount,
+            actor=request.user,
+            request_key=request.POST.get("request_key", ""),
+        )
+    except ServiceError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"{format_amount(amount, txn.currency)} was refunded to the buyer.")
+    return redirect(_order_url(txn))
+
+
+@login_required
+@require_POST
+def order_confirm_receipt(request, transaction_id):
+    """The buyer has the item: the seller is paid at the next escrow release."""
+    txn = access_transaction(request.user, transaction_id, as_="buyer")
+    try:
+        transaction_confirm_receipt(transaction=txn, actor=request.user)
+    except ServiceError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, "Thanks! The seller will be paid.")
+    return redirect(_order_url(txn))

@@ -1,0 +1,176 @@
+"""Buying: start a purchase (a pending transaction reserving the listing), and end an unpaid
+one (the buyer cancels, or the checkout expires).
+
+Every write here takes the row locks itself with ``locking.transaction_lock`` (listing, then
+transaction; re-entrant, so a caller's atomic block that holds them may call it). Amounts are
+minor units (cents); refusals are ``ServiceError`` with an ``ErrorCode``.
+"""
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError
+from django.db import transaction as db_transaction
+from django.utils import timezone
+
+from accounts.services import ensure_can_transact
+from listings.capabilities import (  # the messages are re-exported by payments.services
+    RESERVED_MESSAGE,
+    SOLD_MESSAGE,  # noqa: F401
+    UNAVAILABLE_MESSAGE,
+    ensure_listing_buyable,
+)
+from listings.models import Listing
+from listings.services import listing_purchase_move
+from marketplace.errors import ErrorCode, ServiceError
+from marketplace.events import after_commit
+from payments import ledger
+from payments.fees import platform_fee_cents
+from payments.gateway import GatewayError, payment_gateway
+from payments.models import Transaction, TransactionStatus
+from payments.services.locking import NOT_FOUND_MESSAGE, transaction_lock
+from payments.services.state import transaction_transition
+
+logger = logging.getLogger(__name__)
+
+Status = TransactionStatus
+
+
+def _ensure_buyable(listing: Listing, buyer) -> None:
+    """The listing page's rule, asked of the locked row (``listing.seller`` loaded): the same
+    predicate decides the "Buy now" button (``listings.capabilities``)."""
+    ensure_listing_buyable(listing, buyer)
+
+
+def checkout_key(*, listing: Listing, buyer) -> str:
+    """The idempotency key of the buyer's open checkout of ``listing``: a double submit of Buy
+    now (or a reload of the POST) finds the same transaction; after a cancellation or an
+    expiry the next Buy is a new one. One query (the buyer's cancelled checkouts of it)."""
+    closed = Transaction.objects.filter(
+        listing_id=listing.pk, buyer_id=buyer.pk, status=Status.CANCELLED
+    ).count()
+    return f"checkout-{listing.pk}-{buyer.pk}-{closed}"
+
+
+def transaction_start(*, listing: Listing, buyer, idempotency_key: str) -> Transaction:
+    """Start the purchase of ``listing`` by ``buyer``: a pending transaction and a reserved
+    listing, in one atomic unit.
+
+    The listing row is locked and checked active under the lock; the partial unique index
+    "one live transaction per listing" is the last line of defence. ``idempotency_key`` (one
+    per checkout form, sent again by a retried request) makes a retry return the
+    transaction the first request created instead of a second one.
+    """
+    ensure_can_transact(buyer)
+    key = (idempotency_key or "").strip()
+    if not key or len(key) > 255:
+        raise ServiceError(
+            "This request is missing its checkout key: reload the page.", code=ErrorCode.INVALID
+        )
+    bps = settings.PLATFORM_FEE_BPS
+    try:
+        with db_transaction.atomic():
+            locked = (
+                Listing.objects.select_for_update(of=("self",))
+                .select_related("seller")
+                .defer("search_vector")
+                .filter(pk=listing.pk)
+                .first()
+            )
+            if locked is None:
+                raise ServiceError(UNAVAILABLE_MESSAGE, code=ErrorCode.NOT_FOUND)
+            existing = Transaction.objects.filter(buyer_id=buyer.pk, idempotency_key=key).first()
+            if existing is not None:
+                if existing.listing_id != locked.pk:
+                    raise ServiceError(
+                        "This checkout was for another listing: reload the page.", code=ErrorCode.INVALID
+                    )
+                return existing
+            _ensure_buyable(locked, buyer)
+            subtotal = locked.price_cents
+            fee = platform_fee_cents(subtotal, bps)
+            now = timezone.now()
+            with db_transaction.atomic():
+                created = Transaction.objects.create(
+                    listing=locked,
+                    buyer=buyer,
+                    seller_id=locked.seller_id,
+                    subtotal_cents=subtotal,
+                    platform_fee_cents=fee,
+                    total_cents=subtotal,
+                    seller_payout_cents=subtotal - fee,
+                    currency=locked.currency,
+                    status=Status.PENDING,
+                    idempotency_key=key,
+                    metadata={
+                        "platform_fee_bps": bps,
+                        "history": [{"status": Status.PENDING, "at": now.isoformat()}],
+                    },
+                )
+            listing_purchase_move(listing=locked, action="reserve")
+            ledger.seller_money_changed(created)
+            created.listing = locked
+            return created
+    except IntegrityError as error:
+        constraint = getattr(getattr(error.__cause__, "diag", None), "constraint_name", None)
+        if constraint == "payments_transaction_one_live_per_listing":
+            raise ServiceError(RESERVED_MESSAGE, code=ErrorCode.RESERVED) from error
+        raise
+
+
+def _stop_payment(payment_intent_id: str) -> None:
+    """Cancel the checkout's PaymentIntent at Stripe so it cannot succeed any more (a 3-D
+    Secure step left open, a retry in another tab). Best effort: if it succeeds anyway (or
+    did a moment ago), the ``payment_intent.succeeded`` webhook refunds it."""
+    try:
+        payment_gateway().cancel_payment_intent(payment_intent_id)
+    except GatewayError as error:
+        logger.info("payment intent %s not cancelled: %s", payment_intent_id, error)
+
+
+def _after_cancel(transaction: Transaction) -> None:
+    if transaction.payment_intent_id:
+        after_commit(_stop_payment, transaction.payment_intent_id)
+
+
+def transaction_cancel(*, transaction: Transaction, actor) -> Transaction:
+    """The buyer abandons an unpaid checkout: pending -> cancelled, the listing active again."""
+    if actor is None or transaction.buyer_id != actor.pk:
+        raise ServiceError(NOT_FOUND_MESSAGE, code=ErrorCode.NOT_FOUND)
+    with db_transaction.atomic():
+        locked = transaction_lock(transaction)
+        if locked.status != Status.PENDING:
+            raise ServiceError(
+                "Only an unpaid purchase can be cancelled; ask the seller for a refund.",
+                code=ErrorCode.INVALID_TRANSITION,
+            )
+        cancelled = transaction_transition(
+            transaction=locked,
+            to_status=Status.CANCELLED,
+            metadata={**locked.metadata, "cancelled_by": "buyer"},
+        )
+        _after_cancel(cancelled)
+        return cancelled
+
+
+def transaction_expire(*, transaction: Transaction, now: datetime | None = None) -> bool:
+    """Cancel an unpaid checkout older than ``CHECKOUT_EXPIRY_MINUTES``; True if it did.
+
+    For ``expire_checkouts``: rows another session holds are skipped (SKIP LOCKED), and the
+    status and age are re-checked under the lock, so concurrent runs cancel each row once.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(minutes=settings.CHECKOUT_EXPIRY_MINUTES)
+    with db_transaction.atomic():
+        locked = transaction_lock(transaction, skip_locked=True)
+        if locked is None or locked.status != Status.PENDING or locked.created_at > cutoff:
+            return False
+        cancelled = transaction_transition(
+            transaction=locked,
+            to_status=Status.CANCELLED,
+            at=now,
+            metadata={**locked.metadata, "cancelled_by": "expiry"},
+        )
+        _after_cancel(cancelled)
+    return True
