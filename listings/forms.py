@@ -14,16 +14,14 @@ from decimal import Decimal
 from django import forms
 from django.conf import settings
 
+from listings.categories import CategoryNode, attribute_schema_for, category_tree
+from listings.countries import COUNTRY_CODES, COUNTRY_MESSAGE
 from listings.models import Listing, ListingVisibility, PricingType
-from listings.search import attribute_schema_for
-from listings.selectors import CategoryNode, category_tree
 from listings.services import (
     ATTRIBUTE_TEXT_MAX_LENGTH,
     BOTH_COORDINATES,
     CITY_MAX_LENGTH,
     COORDINATE_DECIMAL_PLACES,
-    COUNTRY_CODES,
-    COUNTRY_MESSAGE,
     DESCRIPTION_MAX_LENGTH,
     FIXED_PRICE_NEEDS_PRICE,
     META_DESCRIPTION_MAX_LENGTH,

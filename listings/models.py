@@ -10,6 +10,7 @@ from django.db.models import F, Func, Q
 from django.db.models.lookups import Exact
 from django.urls import reverse
 
+from listings.attributes import validate_attribute_schema
 from marketplace.db import (
     CreatedAtField,
     TriggerManagedFieldsMixin,
@@ -63,8 +64,6 @@ class Category(models.Model):
         return self.name
 
     def clean(self):
-        from listings.attributes import validate_attribute_schema
-
         super().clean()
         validate_attribute_schema(self.attribute_schema)
         ancestor = self.parent

@@ -27,8 +27,9 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 
 from accounts.services import ensure_can_transact
-from listings.models import Listing, ListingStatus
-from listings.selectors import _image_url
+from listings.lifecycle import listing_edit_refusal
+from listings.models import Listing
+from listings.selectors import image_url
 from listings.services import listing_changed
 from marketplace.errors import ErrorCode, ServiceError
 from marketplace.events import after_commit
@@ -42,11 +43,6 @@ PHOTO_FORMAT = "JPEG"
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP")  # GIF, BMP, TIFF, HEIC... are refused
 ACCEPT_ATTRIBUTE = ",".join(FORMATS[name][1] for name in ACCEPTED_FORMATS)
 PHOTO_FIELDS = ("id", "url", "thumb_url", "path", "thumb_path", "width", "height")
-CHANGE_REFUSALS = {
-    ListingStatus.RESERVED: "A purchase of this listing is in progress, so its photos cannot be changed now.",
-    ListingStatus.SOLD: "This listing is sold, so its photos can no longer be changed.",
-    ListingStatus.ARCHIVED: "This listing is archived, so its photos can no longer be changed.",
-}
 # Refusals that concern the listing or the account, not one file: a multi-file upload stops.
 WHOLE_REQUEST_CODES = frozenset(
     {
@@ -124,8 +120,8 @@ def listing_photos_for_page(listing: Listing) -> list[PhotoView]:
     return [
         PhotoView(
             id=photo["id"],
-            url=_image_url(photo["url"]),
-            thumb_url=_image_url(photo["thumb_url"]) or _image_url(photo["url"]),
+            url=image_url(photo["url"]),
+            thumb_url=image_url(photo["thumb_url"]) or image_url(photo["url"]),
             width=photo["width"],
             height=photo["height"],
             position=position,
@@ -143,8 +139,8 @@ def _ensure_owner(listing: Listing, actor) -> None:
 def _ensure_changeable(listing: Listing) -> None:
     """Photos change while the listing does (draft, active), as in the listing editor: a
     reserved listing is what a buyer is paying for, and a sold or archived one is a record."""
-    refusal = CHANGE_REFUSALS.get(listing.status)
-    if refusal:
+    refusal = listing_edit_refusal(listing, what="its photos", verb="changed")
+    if refusal is not None:
         raise ServiceError(refusal, code=ErrorCode.LOCKED)
 
 

@@ -1,8 +1,9 @@
-"""Reads of listings and categories for public pages."""
+"""Reads of listings: public pages, favorites, the seller's dashboard and editor. The category
+tree is ``listings.categories``; the lifecycle rules are ``listings.lifecycle``."""
 
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.core.cache import cache
@@ -13,85 +14,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AccountStatus, User
-from listings.models import Category, Favorite, Listing, ListingStatus, ListingVisibility
+from listings.categories import CATEGORY_TREE_VERSION_KEY, attribute_schema_for, category_tree
+from listings.lifecycle import PUBLISHED_STATUSES, seller_listing_actions
+from listings.models import Favorite, Listing, ListingStatus, ListingVisibility
 from marketplace.pagination import StatusTab, newest_first_page
-from reviews.models import Review, ReviewerType, ReviewStatus
-
-CATEGORY_TREE_VERSION_KEY = "category-tree-version"
-CATEGORY_TREE_TTL = 60 * 60
-
-
-@dataclass
-class CategoryNode:
-    id: str
-    name: str
-    slug: str
-    icon: str
-    parent_id: str | None
-    attribute_schema: list
-    children: list["CategoryNode"] = field(default_factory=list)
-
-    def descendant_ids(self) -> list[str]:
-        ids = [self.id]
-        for child in self.children:
-            ids.extend(child.descendant_ids())
-        return ids
-
-
-@dataclass
-class CategoryTree:
-    roots: list[CategoryNode]
-    by_id: dict[str, CategoryNode]
-    by_slug: dict[str, CategoryNode]
-
-    def ancestors(self, node: CategoryNode) -> list[CategoryNode]:
-        chain = []
-        while node.parent_id:
-            node = self.by_id[node.parent_id]
-            chain.append(node)
-        return list(reversed(chain))
-
-
-def _build_category_tree() -> CategoryTree:
-    nodes = [
-        CategoryNode(
-            id=str(category.id),
-            name=category.name,
-            slug=category.slug,
-            icon=category.icon,
-            parent_id=str(category.parent_id) if category.parent_id else None,
-            attribute_schema=category.attribute_schema,
-        )
-        for category in Category.objects.order_by("sort_order", "name")
-    ]
-    by_id = {node.id: node for node in nodes}
-    roots = []
-    for node in nodes:
-        if node.parent_id and node.parent_id in by_id:
-            by_id[node.parent_id].children.append(node)
-        else:
-            roots.append(node)
-    return CategoryTree(roots=roots, by_id=by_id, by_slug={node.slug: node for node in nodes})
-
-
-def category_tree() -> CategoryTree:
-    """The whole tree, one query on a cache miss; cached in Redis under a versioned key."""
-    # A lost version key restarts from the clock, never from a number an old tree was filed under.
-    version = cache.get_or_set(CATEGORY_TREE_VERSION_KEY, time.time_ns, timeout=None)
-    key = f"category-tree:v{version}"
-    tree = cache.get(key)
-    if tree is None:
-        tree = _build_category_tree()
-        cache.set(key, tree, CATEGORY_TREE_TTL)
-    return tree
-
-
-def bump_category_tree_version() -> None:
-    """Invalidate the cached tree (call on commit of any category change)."""
-    try:
-        cache.incr(CATEGORY_TREE_VERSION_KEY)
-    except ValueError:
-        cache.set(CATEGORY_TREE_VERSION_KEY, time.time_ns(), timeout=None)
 
 
 def public_listings() -> QuerySet[Listing]:
@@ -122,14 +48,23 @@ def newest_listings(limit: int = 12) -> list[Listing]:
     return list(newest[:limit])
 
 
+def seller_public_listings(*, seller_id, limit: int) -> tuple[list[Listing], bool]:
+    """The newest of the seller's public active listings (category joined), and whether there
+    are more: one query (the public profile)."""
+    rows = list(
+        public_listings()
+        .filter(seller_id=seller_id)
+        .select_related("category")
+        .order_by("-published_at", "-id")[: limit + 1]
+    )
+    return rows[:limit], len(rows) > limit
+
+
 # --- Listing page ----------------------------------------------------------------------
-# Statuses a visitor may see: reserved and sold stay visible, marked as such.
-PUBLISHED_STATUSES = (ListingStatus.ACTIVE, ListingStatus.RESERVED, ListingStatus.SOLD)
 LISTING_VERSION_KEY = "listing-version:{id}"
 SELLER_VERSION_KEY = "seller-version:{id}"
 # A version key that expired is re-created with a fresh value, so this only bounds memory.
 VERSION_TTL = 60 * 60 * 24 * 30
-SELLER_REVIEWS_ON_LISTING = 5
 
 
 def listing_visible_to(listing: Listing, viewer, share_token: str | None = None) -> bool:
@@ -224,12 +159,13 @@ class AttributeRow:
 
 @dataclass
 class ListingPageData:
-    """What the shared (cached) part of a listing page shows beyond the listing row."""
+    """What the shared (cached) part of a listing page shows beyond the listing row and its
+    seller. (The seller's reviews on it are read by the view from ``reviews.selectors``: a
+    higher layer.)"""
 
     breadcrumbs: list  # CategoryNode or Category, root first, the listing's own last
     attributes: list[AttributeRow]
     images: list[dict]
-    reviews: list
 
 
 def _format_number(value: int | float) -> str:
@@ -270,7 +206,7 @@ def listing_attribute_rows(listing: Listing, schema: list[dict]) -> list[Attribu
     return rows
 
 
-def _image_url(url: str) -> str | None:
+def image_url(url: str) -> str | None:
     if url.startswith(("https://", "http://", "/")) and not url.startswith("//"):
         return url
     if ":" in url or url.startswith("//"):
@@ -293,11 +229,11 @@ def listing_images(listing: Listing) -> list[dict]:
             entries.append(image)
     images, seen = [], {}
     for entry in entries:
-        url = _image_url(entry["url"].strip())
+        url = image_url(entry["url"].strip())
         if not url:
             continue
         thumb = entry.get("thumb_url")
-        thumb_url = (_image_url(thumb.strip()) if isinstance(thumb, str) and thumb.strip() else None) or url
+        thumb_url = (image_url(thumb.strip()) if isinstance(thumb, str) and thumb.strip() else None) or url
         alt = entry.get("alt") if isinstance(entry.get("alt"), str) else ""
         if url in seen:  # the primary URL, listed again as a photo: keep the photo's details
             image = seen[url]
@@ -310,22 +246,9 @@ def listing_images(listing: Listing) -> list[dict]:
     return images
 
 
-def seller_latest_reviews(seller_id, limit: int = SELLER_REVIEWS_ON_LISTING) -> list[Review]:
-    """The seller's latest active reviews written by buyers (review_reviewee_created index)."""
-    return list(
-        Review.objects.filter(
-            reviewee_id=seller_id, reviewer_type=ReviewerType.BUYER, status=ReviewStatus.ACTIVE
-        )
-        .select_related("reviewer")
-        .order_by("-created_at", "-id")[:limit]
-    )
-
-
 def listing_page_data(listing: Listing) -> ListingPageData:
-    """The reads behind a listing page's shared fragment: one query (the reviews) plus the
-    cached category tree."""
-    from listings.search import attribute_schema_for  # search imports this module
-
+    """The listing's part of a listing page's shared fragment: no query beyond the cached
+    category tree (``listing.category`` loaded)."""
     node = category_tree().by_id.get(str(listing.category_id))
     if node is None:  # a category newer than the cached tree
         breadcrumbs, schema = [listing.category], list(listing.category.attribute_schema or [])
@@ -335,7 +258,6 @@ def listing_page_data(listing: Listing) -> ListingPageData:
         breadcrumbs=breadcrumbs,
         attributes=listing_attribute_rows(listing, schema),
         images=listing_images(listing),
-        reviews=seller_latest_reviews(listing.seller_id),
     )
 
 
@@ -383,18 +305,6 @@ def listing_favorite_count(listing_id) -> int:
 SELLER_DASHBOARD_PAGE_SIZE = 20
 SELLER_DASHBOARD_CURSOR_SALT = "listings.seller-dashboard.cursor"
 SELLER_DASHBOARD_DEFAULT_STATUS = ListingStatus.ACTIVE
-
-
-def seller_listing_actions(listing: Listing) -> frozenset[str]:
-    """The quick actions the dashboard shows for the seller's ``listing``: the lifecycle
-    buttons the listing services allow from its status (publish, unpublish, mark_sold,
-    archive, delete), edit and photos while the listing is editable, preview always."""
-    from listings.services import listing_is_editable, listing_owner_actions  # services imports this module
-
-    actions = {"preview", *listing_owner_actions(listing)}
-    if listing_is_editable(listing):
-        actions.update({"edit", "photos"})
-    return frozenset(actions)
 
 
 @dataclass

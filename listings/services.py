@@ -1,5 +1,8 @@
-"""Writes for listings: the editor and the lifecycle, favorites, page-cache invalidation,
-view counting."""
+"""Writes for listings: the editor and the lifecycle moves, favorites, page-cache invalidation.
+
+The lifecycle rules (transitions, editable statuses, refusals) are data in
+``listings.lifecycle``; view counting is ``listings.view_counts``.
+"""
 
 import logging
 import math
@@ -7,7 +10,6 @@ import re
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
@@ -16,17 +18,21 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 from django.utils.text import slugify
-from django_redis import get_redis_connection
-from redis.exceptions import ResponseError
 
 from accounts.services import ensure_can_publish, ensure_can_transact
+from listings.categories import attribute_schema_for, bump_category_tree_version, category_tree
+from listings.countries import COUNTRY_CODES, COUNTRY_MESSAGE
+from listings.lifecycle import (
+    LISTING_TRANSITIONS,
+    listing_edit_refusal,
+    listing_is_deletable,
+    listing_transition_check,
+)
 from listings.models import Favorite, Listing, ListingStatus, ListingVisibility, PricingType
 from listings.selectors import (
     LISTING_VERSION_KEY,
     SELLER_VERSION_KEY,
     VERSION_TTL,
-    bump_category_tree_version,
-    category_tree,
     listing_is_public,
 )
 from marketplace.errors import ErrorCode, ServiceError
@@ -99,243 +105,6 @@ def favorite_remove(*, user, listing: Listing) -> bool:
     return deleted > 0
 
 
-# --- View counts (errata 7: no write per view) ----------------------------------------
-# Pending views: a Redis hash, listing id -> views since the last flush.
-VIEWS_KEY = "listing-views"
-# A flush renames the hash to VIEWS_KEY + ":processing:<time_ns>-<hex>" and deletes it once
-# the counts are in the database; the hash also records the id of the database transaction
-# that applied it, under this field.
-PROCESSING_INFIX = ":processing:"
-TXID_FIELD = "_txid"
-# pg_advisory_lock key: the bytes of "views" read as an integer.
-FLUSH_LOCK_KEY = int.from_bytes(b"views", "big")
-
-
-def _redis():
-    return get_redis_connection("default")
-
-
-def listing_view_record(listing_id) -> None:
-    """Count one view of the listing page: an HINCRBY in Redis, no database write."""
-    _redis().hincrby(cache.make_key(VIEWS_KEY), str(listing_id), 1)
-
-
-@dataclass
-class FlushResult:
-    batches: int = 0
-    listings: int = 0
-    views: int = 0
-
-
-def _parse_counts(raw: dict) -> tuple[list[uuid.UUID], list[int]]:
-    counts: dict[uuid.UUID, int] = {}
-    for field, value in raw.items():
-        field = field.decode() if isinstance(field, bytes) else field
-        if field == TXID_FIELD:
-            continue
-        try:
-            listing_id, views = uuid.UUID(field), int(value)
-        except ValueError:
-            logger.warning("view counts: skipped malformed entry %r=%r", field, value)
-            continue
-        if views > 0:
-            counts[listing_id] = counts.get(listing_id, 0) + views
-    ids = sorted(counts)  # a stable lock order against other multi-row writers
-    return ids, [counts[listing_id] for listing_id in ids]
-
-
-def _applying_transaction_status(raw: dict) -> str | None:
-    """``pg_xact_status`` of the transaction that applied (or tried to apply) a batch: None
-    for a batch nobody tried, else "committed", "aborted" or "in progress"."""
-    txid = raw.get(TXID_FIELD.encode(), raw.get(TXID_FIELD))
-    if txid is None:
-        return None
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_xact_status(%s::text::xid8)", [txid.decode() if isinstance(txid, bytes) else txid]
-        )
-        return cursor.fetchone()[0]
-
-
-def _apply_batch(key: str, result: FlushResult) -> None:
-    """Apply one processing hash to ``view_count`` and delete it, exactly once.
-
-    The transaction that applies the counts writes its id into the hash before it commits.
-    A hash left by a crash is therefore decided by ``pg_xact_status``: committed means its
-    counts are in (only the DEL was lost), aborted means they are not. (PostgreSQL forgets
-    the status of transactions older than its clog horizon, hundreds of millions of
-    transactions; a batch left that long is applied again.)
-    """
-    redis = _redis()
-    raw = redis.hgetall(key)
-    status = _applying_transaction_status(raw)
-    if status == "committed":
-        redis.delete(key)
-        return
-    if status == "in progress":  # cannot happen under the flush lock; leave it be
-        logger.warning("view counts: %s is still being applied", key)
-        return
-    ids, views = _parse_counts(raw)
-    if ids:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SELECT pg_current_xact_id()::text")
-            redis.hset(key, TXID_FIELD, cursor.fetchone()[0])
-            # view_count is trigger-managed for full saves: this UPDATE is its only writer.
-            cursor.execute(
-                f"UPDATE {Listing._meta.db_table} AS listing "  # noqa: S608 - model constant
-                "SET view_count = listing.view_count + pending.views "
-                "FROM unnest(%s::uuid[], %s::bigint[]) AS pending(id, views) "
-                "WHERE listing.id = pending.id",
-                [ids, views],
-            )
-    # After the commit: a crash before this line leaves the hash for the next run, which
-    # finds its transaction committed and only deletes it.
-    redis.delete(key)
-    result.batches += 1
-    result.listings += len(ids)
-    result.views += sum(views)
-
-
-def view_counts_pending() -> FlushResult:
-    """What a flush would apply now (pending views and leftover batches), changing nothing."""
-    result = FlushResult()
-    redis = _redis()
-    pending = cache.make_key(VIEWS_KEY)
-    listings = set()
-    for key in [pending, *redis.scan_iter(match=f"{pending}{PROCESSING_INFIX}*", count=1000)]:
-        raw = redis.hgetall(key)
-        ids, views = _parse_counts(raw)
-        if ids and _applying_transaction_status(raw) != "committed":
-            result.batches += 1
-            listings.update(ids)
-            result.views += sum(views)
-    result.listings = len(listings)
-    return result
-
-
-def view_counts_flush() -> FlushResult:
-    """Move the pending view counts from Redis into ``listings_listing.view_count``.
-
-    Safe to run concurrently and repeatedly: flushes take a session advisory lock in turn.
-    Leftover processing hashes (a crashed run) are applied first; then the pending hash is
-    RENAMEd to a fresh processing key (atomic: a view counted during the flush lands in a new
-    pending hash), applied with one set-based UPDATE, and deleted after the commit.
-    """
-    if connection.in_atomic_block:
-        raise RuntimeError(
-            "view_counts_flush deletes Redis data after its commit: call it outside a transaction."
-        )
-    result = FlushResult()
-    redis = _redis()
-    pending = cache.make_key(VIEWS_KEY)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(%s)", [FLUSH_LOCK_KEY])
-    try:
-        leftovers = sorted(redis.scan_iter(match=f"{pending}{PROCESSING_INFIX}*", count=1000))
-        for key in leftovers:
-            _apply_batch(key.decode() if isinstance(key, bytes) else key, result)
-        processing = f"{pending}{PROCESSING_INFIX}{time.time_ns()}-{uuid.uuid4().hex}"
-        try:
-            redis.rename(pending, processing)
-        except ResponseError as error:
-            if "no such key" not in str(error).lower():
-                raise
-        else:
-            _apply_batch(processing, result)
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [FLUSH_LOCK_KEY])
-    return result
-
-
-# --- Listing editor and lifecycle -----------------------------------------------------
-# Every status change of a listing is one of these moves; anything else is refused here.
-# ``owner`` moves are the seller's buttons; the others belong to the purchase flow (a live
-# transaction reserves the listing, a cancellation releases it, escrow release sells it).
-@dataclass(frozen=True)
-class ListingTransition:
-    sources: frozenset[str]
-    target: str | None  # None: the row is deleted
-    verb: str  # "This listing cannot be <verb>"
-    owner: bool = True
-
-
-LISTING_TRANSITIONS: dict[str, ListingTransition] = {
-    "publish": ListingTransition(frozenset({ListingStatus.DRAFT}), ListingStatus.ACTIVE, "published"),
-    "unpublish": ListingTransition(frozenset({ListingStatus.ACTIVE}), ListingStatus.DRAFT, "unpublished"),
-    "mark_sold": ListingTransition(frozenset({ListingStatus.ACTIVE}), ListingStatus.SOLD, "marked as sold"),
-    "archive": ListingTransition(
-        frozenset({ListingStatus.DRAFT, ListingStatus.ACTIVE}), ListingStatus.ARCHIVED, "archived"
-    ),
-    # Only a draft is deleted; an active listing asked to be deleted is archived instead.
-    "delete": ListingTransition(frozenset({ListingStatus.DRAFT, ListingStatus.ACTIVE}), None, "deleted"),
-    "reserve": ListingTransition(
-        frozenset({ListingStatus.ACTIVE}), ListingStatus.RESERVED, "reserved", owner=False
-    ),
-    "release": ListingTransition(
-        frozenset({ListingStatus.RESERVED}), ListingStatus.ACTIVE, "released", owner=False
-    ),
-    "complete_sale": ListingTransition(
-        frozenset({ListingStatus.RESERVED}), ListingStatus.SOLD, "sold", owner=False
-    ),
-}
-# What the owner may still change: a reserved listing is what a buyer is paying for, and a
-# sold or archived one is a record.
-LISTING_EDITABLE_STATUSES = frozenset({ListingStatus.DRAFT, ListingStatus.ACTIVE})
-
-_STATUS_REFUSALS = {
-    ListingStatus.DRAFT: "This listing is a draft, so it cannot be {verb} before it is published.",
-    ListingStatus.RESERVED: "A purchase of this listing is in progress, so it cannot be {verb} now.",
-    ListingStatus.SOLD: "This listing is sold, so it can no longer be {verb}.",
-    ListingStatus.ARCHIVED: "This listing is archived, so it can no longer be {verb}.",
-}
-_ALREADY = {
-    "publish": "This listing is already published.",
-    "unpublish": "This listing is not published.",
-    "mark_sold": "This listing is already marked as sold.",
-    "archive": "This listing is already archived.",
-    "delete": "Only drafts can be deleted. This listing is archived already: it is off the site "
-    "and kept in your records.",
-}
-
-
-def listing_transition_check(listing: Listing, action: str) -> ListingTransition:
-    """The transition ``action`` from the listing's status, or ``ServiceError`` saying why not."""
-    transition = LISTING_TRANSITIONS[action]
-    if listing.status in transition.sources:
-        return transition
-    already_there = listing.status == transition.target
-    if already_there or (action == "delete" and listing.status == ListingStatus.ARCHIVED):
-        raise ServiceError(_ALREADY[action], code=ErrorCode.INVALID_TRANSITION)
-    refusal = _STATUS_REFUSALS.get(listing.status)
-    if refusal is None:
-        allowed = " or ".join(sorted(ListingStatus(status).label.lower() for status in transition.sources))
-        current = ListingStatus(listing.status).label.lower()
-        refusal = f"Only {allowed} listings can be {{verb}}; this one is {current}."
-    raise ServiceError(refusal.format(verb=transition.verb), code=ErrorCode.INVALID_TRANSITION)
-
-
-def listing_owner_actions(listing: Listing) -> list[str]:
-    """The lifecycle buttons the owner sees for the listing, in display order."""
-    actions = [
-        name for name, move in LISTING_TRANSITIONS.items() if move.owner and listing.status in move.sources
-    ]
-    # Deleting is offered where it deletes; elsewhere "archive" is the button.
-    if "delete" in actions and not _deletable(listing):
-        actions.remove("delete")
-    return actions
-
-
-def listing_is_editable(listing: Listing) -> bool:
-    return listing.status in LISTING_EDITABLE_STATUSES
-
-
-def _deletable(listing: Listing) -> bool:
-    """A draft nobody outside could have seen: never published, so no links, favorites,
-    conversations or transactions point at it."""
-    return listing.status == ListingStatus.DRAFT and listing.published_at is None
-
-
 def _ensure_owner(listing: Listing, actor) -> None:
     # Same answer as for a listing that does not exist: ids do not leak.
     if not actor.is_authenticated or listing.seller_id != actor.pk:
@@ -346,18 +115,6 @@ def _lock(listing: Listing) -> Listing:
     return Listing.objects.select_for_update().defer("search_vector").get(pk=listing.pk)
 
 
-# ISO 3166-1 alpha-2, the officially assigned codes.
-_COUNTRY_CODES_TEXT = """
-    AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ
-    BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO
-    DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU
-    GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW
-    KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU
-    MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW
-    PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF
-    TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA
-    ZM ZW"""
-COUNTRY_CODES = frozenset(_COUNTRY_CODES_TEXT.split())
 TITLE_MAX_LENGTH = 255
 DESCRIPTION_MAX_LENGTH = 20_000
 CITY_MAX_LENGTH = 100
@@ -386,8 +143,6 @@ _REQUIRED_ON_CREATE = ("title", "description", "category_id")
 
 def _category_schema(category_id) -> tuple[str, list[dict]]:
     """(name, merged attribute schema) of the category, from the cached tree."""
-    from listings.search import attribute_schema_for  # search imports this app's selectors
-
     node = category_tree().by_id.get(str(category_id))
     if node is None:
         raise ServiceError("Choose a category from the list.", code=ErrorCode.INVALID_CATEGORY)
@@ -546,7 +301,6 @@ FIXED_PRICE_NEEDS_PRICE = (
     "with negotiable, hourly or per-project pricing: it shows as “Contact for price”."
 )
 PRICE_ABOVE_ZERO = "Enter a price above zero, or leave it empty for “Contact for price”."
-COUNTRY_MESSAGE = "Enter the country as its two-letter ISO 3166 code, such as US, DE or JP."
 BOTH_COORDINATES = "Give both latitude and longitude, or neither."
 
 # --- Slugs: from the title, unique, frozen once the listing was first published ---------
@@ -652,8 +406,8 @@ def listing_update(*, listing: Listing, actor, data: dict) -> Listing:
     ensure_can_transact(actor)
     with transaction.atomic():
         locked = _lock(listing)
-        if not listing_is_editable(locked):
-            refusal = _STATUS_REFUSALS[locked.status].format(verb="edited")
+        refusal = listing_edit_refusal(locked)
+        if refusal is not None:
             raise ServiceError(refusal, code=ErrorCode.NOT_EDITABLE)
         values = _listing_values(data=data, listing=locked)
         fields = [field for field, value in values.items() if getattr(locked, field) != value]
@@ -746,7 +500,7 @@ def listing_delete(*, listing: Listing, actor) -> str:
     with transaction.atomic():
         locked = _lock(listing)
         listing_transition_check(locked, "delete")
-        if _deletable(locked):
+        if listing_is_deletable(locked):
             try:
                 with transaction.atomic():
                     locked.delete()

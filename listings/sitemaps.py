@@ -4,7 +4,8 @@ from django.contrib.sitemaps import Sitemap
 from django.urls import reverse
 from django.views.generic import TemplateView
 
-from listings.selectors import category_tree, public_listings
+from listings.categories import category_tree
+from listings.selectors import public_listings
 
 
 class ListingSitemap(Sitemap):

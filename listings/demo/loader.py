@@ -33,6 +33,7 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from accounts.models import User
+from listings.categories import bump_category_tree_version
 from listings.demo.catalogue import CATALOGUE, merged_schema, validate_catalogue, walk
 from listings.demo.generator import (
     DEMO_BUYER_EMAIL,
@@ -44,7 +45,6 @@ from listings.demo.generator import (
 )
 from listings.demo.images import ensure_images
 from listings.models import Category, Listing
-from listings.selectors import bump_category_tree_version
 from marketplace.events import after_commit
 
 DEMO_PASSWORD = "demo-password-123"  # noqa: S105 - printed for people trying the demo

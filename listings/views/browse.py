@@ -2,8 +2,9 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
+from listings.categories import category_tree
 from listings.search import SORTS, SearchForm, run_search
-from listings.selectors import category_tree, featured_listings, newest_listings
+from listings.selectors import featured_listings, newest_listings
 
 
 def home(request):

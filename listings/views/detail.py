@@ -12,7 +12,8 @@ from django.utils.text import Truncator
 from django.views.decorators.http import require_safe
 
 from accounts.models import AccountStatus
-from listings.models import Listing, ListingStatus, ListingVisibility, PricingType
+from listings.capabilities import listing_capabilities
+from listings.models import Listing, ListingVisibility
 from listings.selectors import (
     listing_for_viewer,
     listing_images,
@@ -21,29 +22,43 @@ from listings.selectors import (
     listing_page_data,
     listing_share_url,
 )
-from listings.services import listing_view_record
+from listings.view_counts import listing_view_record
+from reviews.selectors import seller_latest_reviews
 
 SHARED_PARTS = ("summary", "body")
 META_DESCRIPTION_LENGTH = 160
+
+
+def render_shared_parts(listing: Listing) -> dict[str, str]:
+    """The shared parts rendered fresh: the listing's page data and the seller's latest
+    reviews (one query; reviews are a higher layer than listings, so the page, not the
+    listings selectors, brings them in)."""
+    context = {
+        "listing": listing,
+        "seller": listing.seller,
+        "page": listing_page_data(listing),
+        "reviews": seller_latest_reviews(listing.seller_id),
+    }
+    return {name: render_to_string(f"listings/_detail_{name}.html", context) for name in SHARED_PARTS}
 
 
 def shared_parts(listing: Listing) -> dict[str, str]:
     """The parts of the page every viewer sees alike, from the cache or rendered and cached.
 
     They are rendered without the request, so nothing per-user (CSRF token, favorite state,
-    owner tools, messages) can end up in them.
+    owner tools, messages) can end up in them. Nothing is read for them on a cache hit; a
+    review write retires them through the seller's version key (``seller_changed``).
     """
     key = listing_page_cache_key(listing)
     parts = cache.get(key)
     if parts is None:
-        context = {"listing": listing, "seller": listing.seller, "page": listing_page_data(listing)}
-        parts = {name: render_to_string(f"listings/_detail_{name}.html", context) for name in SHARED_PARTS}
+        parts = render_shared_parts(listing)
         cache.set(key, parts, settings.LISTING_PAGE_CACHE_TTL)
     # Output of our own autoescaping templates.
     return {name: mark_safe(html) for name, html in parts.items()}  # noqa: S308
 
 
-def _seo(request, listing: Listing, *, indexable: bool) -> dict:
+def listing_seo(request, listing: Listing, *, indexable: bool) -> dict:
     description = listing.meta_description or Truncator(" ".join(listing.description.split())).chars(
         META_DESCRIPTION_LENGTH
     )
@@ -70,29 +85,14 @@ def listing_detail(request, slug: str, share_token: str | None = None):
     public = listing_is_public(listing)
     if share_token is not None and listing.visibility == ListingVisibility.PUBLIC and public:
         return redirect(listing.get_absolute_url())
-    is_owner = request.user.is_authenticated and request.user.pk == listing.seller_id
-    seller_active = listing.seller.account_status == AccountStatus.ACTIVE
+    capabilities = listing_capabilities(request.user, listing, share_token=share_token)
     context = {
         "listing": listing,
         "shared": shared_parts(listing),
-        "seo": _seo(request, listing, indexable=public and share_token is None),
-        "is_owner": is_owner,
-        "staff_view": request.user.is_staff and not is_owner and not (public or share_token),
+        "seo": listing_seo(request, listing, indexable=public and share_token is None),
+        "capabilities": capabilities,
         "seller_banned": listing.seller.account_status == AccountStatus.BANNED,
         "favorited": listing.viewer_favorited,
-        "can_favorite": public and not is_owner,
-        "can_buy": (
-            not is_owner
-            and seller_active
-            and listing.status == ListingStatus.ACTIVE
-            and listing.pricing_type == PricingType.FIXED
-            and listing.price_cents is not None
-        ),
-        "can_contact": (
-            not is_owner
-            and seller_active
-            and listing.status in (ListingStatus.ACTIVE, ListingStatus.RESERVED)
-        ),
         "buy_url": reverse("payments:checkout_start", args=[listing.slug]),
         # Messaging comes with a later issue: a plain path until its URL exists.
         "contact_url": f"/messages/new/?listing={listing.pk}",
@@ -102,6 +102,6 @@ def listing_detail(request, slug: str, share_token: str | None = None):
     response = render(request, "listings/detail.html", context)
     if not context["seo"]["indexable"]:
         response["X-Robots-Tag"] = "noindex"
-    if request.method == "GET" and not is_owner:
+    if request.method == "GET" and not capabilities.is_owner:
         listing_view_record(listing.pk)
     return response

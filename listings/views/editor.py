@@ -10,30 +10,29 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from accounts.models import AccountStatus
+from listings.capabilities import listing_preview_capabilities
 from listings.forms import ListingForm
-from listings.models import Listing, ListingStatus, PricingType
-from listings.selectors import access_listing_for_edit, listing_page_data
+from listings.lifecycle import listing_is_editable, listing_owner_actions
+from listings.models import Listing
+from listings.selectors import access_listing_for_edit
 from listings.services import (
     listing_archive,
     listing_create,
     listing_create_limit_message,
     listing_create_retry_after,
     listing_delete,
-    listing_is_editable,
     listing_mark_sold,
-    listing_owner_actions,
     listing_publish,
     listing_unpublish,
     listing_update,
 )
-from listings.views.detail import SHARED_PARTS, _seo
+from listings.views.detail import listing_seo, render_shared_parts
 from marketplace.errors import ErrorCode, ServiceError
 
 EDITOR_TEMPLATE = "sell/editor.html"
@@ -143,28 +142,16 @@ def preview(request, listing_id: uuid.UUID):
     """The listing page as buyers will see it, rendered fresh (never from or into the page
     cache) from the same templates, under a "Preview" banner; never indexed."""
     listing = access_listing_for_edit(user=request.user, listing_id=listing_id)
-    page_context = {"listing": listing, "seller": listing.seller, "page": listing_page_data(listing)}
-    shared = {
-        # Output of our own autoescaping templates.
-        name: mark_safe(render_to_string(f"listings/_detail_{name}.html", page_context))  # noqa: S308
-        for name in SHARED_PARTS
-    }
-    would_be_live = listing.status in (ListingStatus.DRAFT, ListingStatus.ACTIVE)
-    seller_active = listing.seller.account_status == AccountStatus.ACTIVE
+    # Output of our own autoescaping templates.
+    shared = {name: mark_safe(html) for name, html in render_shared_parts(listing).items()}  # noqa: S308
     context = {
         "listing": listing,
         "shared": shared,
-        "seo": _seo(request, listing, indexable=False),
-        "is_owner": False,  # the buyers' view
-        "staff_view": False,
+        "seo": listing_seo(request, listing, indexable=False),
+        # The buyers' view: the owner's tools are not part of it.
+        "capabilities": listing_preview_capabilities(listing),
         "seller_banned": False,
         "favorited": False,
-        "can_favorite": False,
-        "can_buy": would_be_live
-        and seller_active
-        and listing.pricing_type == PricingType.FIXED
-        and listing.price_cents is not None,
-        "can_contact": seller_active and listing.status != ListingStatus.SOLD,
         # Buttons lead back to the banner: nothing can be bought from a preview.
         "is_preview": True,
         "buy_url": "#preview-banner",

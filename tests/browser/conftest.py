@@ -30,7 +30,10 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.browser)
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's sync API runs an event loop in the main thread while it is
+# open, and ``async_to_sync`` (the channel layer) refuses to run beside one. Closing it when
+# the browser tests end keeps it from leaking into the tests collected after them.
+@pytest.fixture(scope="package")
 def chromium():
     if not os.path.exists(CHROMIUM):
         message = f"Chromium not found at {CHROMIUM}: install it with `apt-get install chromium`."

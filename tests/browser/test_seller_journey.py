@@ -5,8 +5,8 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
+from listings.categories import bump_category_tree_version
 from listings.models import Listing
-from listings.services import bump_category_tree_version
 from tests.factories import CategoryFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -8,8 +8,8 @@ from django.core import mail
 from playwright.sync_api import expect
 
 from accounts.models import User
+from listings.categories import bump_category_tree_version
 from listings.models import Favorite
-from listings.services import bump_category_tree_version
 from tests.factories import CategoryFactory, ListingFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)

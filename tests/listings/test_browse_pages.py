@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from listings.selectors import bump_category_tree_version
+from listings.categories import bump_category_tree_version
 from tests.factories import CategoryFactory, ListingFactory
 
 pytestmark = pytest.mark.django_db

@@ -38,7 +38,7 @@ def test_clean_explains_a_cycle_on_the_parent_field():
 def test_a_category_saved_in_the_admin_shows_in_the_cached_tree(
     admin_client, django_capture_on_commit_callbacks
 ):
-    from listings.selectors import category_tree
+    from listings.categories import category_tree
 
     root = CategoryFactory(name="Furniture", slug="furniture")
     assert category_tree().by_slug["furniture"].name == "Furniture"  # cached now

@@ -11,8 +11,9 @@ from django.utils import timezone
 from django_redis import get_redis_connection
 
 from accounts.models import AccountStatus
+from listings.categories import bump_category_tree_version
 from listings.models import Listing
-from listings.selectors import bump_category_tree_version, listing_page_cache_key
+from listings.selectors import listing_page_cache_key
 from listings.services import listing_changed, seller_changed
 from reviews.models import Review
 from tests.factories import (

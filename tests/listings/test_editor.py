@@ -8,8 +8,8 @@ from django.db import connection
 from django.urls import reverse
 
 from accounts.models import AccountStatus
+from listings.categories import bump_category_tree_version
 from listings.models import Listing
-from listings.selectors import bump_category_tree_version
 from listings.services import listing_create, listing_publish, listing_unpublish, listing_update
 from marketplace.errors import ServiceError
 from tests.factories import CategoryFactory, ListingFactory, SellerFactory, UserFactory

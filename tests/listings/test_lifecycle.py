@@ -10,16 +10,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AccountStatus
+from listings.categories import bump_category_tree_version
+from listings.lifecycle import LISTING_TRANSITIONS, listing_owner_actions, listing_transition_check
 from listings.models import Listing
-from listings.selectors import bump_category_tree_version
 from listings.services import (
-    LISTING_TRANSITIONS,
     listing_archive,
     listing_delete,
     listing_mark_sold,
-    listing_owner_actions,
     listing_publish,
-    listing_transition_check,
     listing_unpublish,
 )
 from marketplace.errors import ServiceError

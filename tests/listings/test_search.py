@@ -10,9 +10,9 @@ from django.http import QueryDict
 from django.utils import timezone
 
 from accounts.models import AccountStatus
+from listings.categories import bump_category_tree_version
 from listings.cities import CITIES_BY_SLUG
 from listings.search import PAGE_SIZE, SearchForm, keyword_query, run_search
-from listings.selectors import bump_category_tree_version
 from tests.factories import CategoryFactory, ListingFactory, SellerFactory
 
 pytestmark = pytest.mark.django_db
@@ -285,7 +285,7 @@ def test_facets_count_categories_and_attribute_values_for_the_current_query(furn
 
 def test_counts_are_capped(furniture, monkeypatch):
     root, _, _ = furniture
-    monkeypatch.setattr("listings.search.COUNT_CAP", 3)
+    monkeypatch.setattr("listings.search.facets.COUNT_CAP", 3)
     for _ in range(PAGE_SIZE + 1):
         ListingFactory(category=root)
     result = run()

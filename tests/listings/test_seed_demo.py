@@ -13,10 +13,10 @@ from PIL import Image
 
 from accounts.models import User
 from listings.attributes import validate_attribute_schema
+from listings.categories import category_tree
 from listings.cities import CITIES
 from listings.demo import DEMO_BUYER_EMAIL, DEMO_PASSWORD, DEMO_SELLER_EMAIL
 from listings.models import Category, Favorite, Listing
-from listings.selectors import category_tree
 from marketplace.counters import repair_listing_favorite_count
 from tests.factories import CategoryFactory, ListingFactory, UserFactory
 

@@ -12,11 +12,11 @@ from django.shortcuts import resolve_url
 from django.urls import NoReverseMatch, include, path, reverse
 from django.utils import timezone
 
+from listings.lifecycle import seller_listing_actions
 from listings.models import Listing
 from listings.selectors import (
     SELLER_DASHBOARD_PAGE_SIZE,
     seller_dashboard,
-    seller_listing_actions,
     seller_listing_counts,
 )
 from listings.views import sell_dashboard as sell_views

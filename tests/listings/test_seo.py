@@ -7,8 +7,8 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import AccountStatus
+from listings.categories import bump_category_tree_version
 from listings.models import Listing
-from listings.selectors import bump_category_tree_version
 from tests.factories import CategoryFactory, ListingFactory, SellerFactory
 
 pytestmark = pytest.mark.django_db

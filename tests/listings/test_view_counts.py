@@ -12,9 +12,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django_redis import get_redis_connection
 
-from listings import services
+from listings import view_counts
 from listings.models import Listing
-from listings.services import (
+from listings.view_counts import (
     PROCESSING_INFIX,
     TXID_FIELD,
     VIEWS_KEY,
@@ -147,7 +147,7 @@ def test_a_batch_whose_delete_was_lost_after_the_commit_is_not_counted_twice(mon
         def delete(self, *keys):
             raise ConnectionError("the process died after the commit")
 
-    monkeypatch.setattr(services, "_redis", DiesBeforeDelete)
+    monkeypatch.setattr(view_counts, "_redis", DiesBeforeDelete)
     with pytest.raises(ConnectionError):
         view_counts_flush()
     monkeypatch.undo()

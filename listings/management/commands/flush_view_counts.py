@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from listings.services import FlushResult, view_counts_flush, view_counts_pending
+from listings.view_counts import FlushResult, view_counts_flush, view_counts_pending
 
 
 def _plural(count: int, word: str, plural: str | None = None) -> str:

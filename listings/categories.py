@@ -1,0 +1,103 @@
+"""The category tree: read whole from the database once, cached in Redis under a versioned
+key, and the attribute schema a category's listings follow (its ancestors' attributes first).
+
+Services, selectors, search and forms read categories through here; it imports no other
+listings module but the models.
+"""
+
+import time
+from dataclasses import dataclass, field
+
+from django.core.cache import cache
+
+from listings.models import Category
+
+CATEGORY_TREE_VERSION_KEY = "category-tree-version"
+CATEGORY_TREE_TTL = 60 * 60
+
+
+@dataclass
+class CategoryNode:
+    id: str
+    name: str
+    slug: str
+    icon: str
+    parent_id: str | None
+    attribute_schema: list
+    children: list["CategoryNode"] = field(default_factory=list)
+
+    def descendant_ids(self) -> list[str]:
+        ids = [self.id]
+        for child in self.children:
+            ids.extend(child.descendant_ids())
+        return ids
+
+
+@dataclass
+class CategoryTree:
+    roots: list[CategoryNode]
+    by_id: dict[str, CategoryNode]
+    by_slug: dict[str, CategoryNode]
+
+    def ancestors(self, node: CategoryNode) -> list[CategoryNode]:
+        chain = []
+        while node.parent_id:
+            node = self.by_id[node.parent_id]
+            chain.append(node)
+        return list(reversed(chain))
+
+
+def _build_category_tree() -> CategoryTree:
+    nodes = [
+        CategoryNode(
+            id=str(category.id),
+            name=category.name,
+            slug=category.slug,
+            icon=category.icon,
+            parent_id=str(category.parent_id) if category.parent_id else None,
+            attribute_schema=category.attribute_schema,
+        )
+        for category in Category.objects.order_by("sort_order", "name")
+    ]
+    by_id = {node.id: node for node in nodes}
+    roots = []
+    for node in nodes:
+        if node.parent_id and node.parent_id in by_id:
+            by_id[node.parent_id].children.append(node)
+        else:
+            roots.append(node)
+    return CategoryTree(roots=roots, by_id=by_id, by_slug={node.slug: node for node in nodes})
+
+
+def category_tree() -> CategoryTree:
+    """The whole tree, one query on a cache miss; cached in Redis under a versioned key."""
+    # A lost version key restarts from the clock, never from a number an old tree was filed under.
+    version = cache.get_or_set(CATEGORY_TREE_VERSION_KEY, time.time_ns, timeout=None)
+    key = f"category-tree:v{version}"
+    tree = cache.get(key)
+    if tree is None:
+        tree = _build_category_tree()
+        cache.set(key, tree, CATEGORY_TREE_TTL)
+    return tree
+
+
+def bump_category_tree_version() -> None:
+    """Invalidate the cached tree (call on commit of any category change)."""
+    try:
+        cache.incr(CATEGORY_TREE_VERSION_KEY)
+    except ValueError:
+        cache.set(CATEGORY_TREE_VERSION_KEY, time.time_ns(), timeout=None)
+
+
+def attribute_schema_for(node: CategoryNode | None) -> list[dict]:
+    """The category's attributes, its ancestors' first (children may add their own)."""
+    if node is None:
+        return []
+    tree = category_tree()
+    schema, seen = [], set()
+    for category in [*tree.ancestors(node), node]:
+        for attribute in category.attribute_schema:
+            if attribute.get("key") not in seen:
+                seen.add(attribute.get("key"))
+                schema.append(attribute)
+    return schema

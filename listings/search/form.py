@@ -1,0 +1,162 @@
+"""The search form: every filter a visitor can ask for is a GET parameter parsed here;
+invalid input becomes a form error, never a 500."""
+
+from decimal import Decimal
+
+from django import forms
+from django.conf import settings
+from django.core import signing
+
+from listings.categories import attribute_schema_for, category_tree
+from listings.cities import CITIES, CITIES_BY_SLUG
+from listings.models import PricingType
+from marketplace.money import parse_amount
+
+MAX_RADIUS_KM = 20_000
+CURSOR_SALT = "listings.search.cursor"
+
+SORTS = {
+    "relevance": "Best match",
+    "newest": "Newest",
+    "price_asc": "Price: low to high",
+    "price_desc": "Price: high to low",
+    "distance": "Distance",
+}
+
+
+class SearchForm(forms.Form):
+    q = forms.CharField(label="Keywords", max_length=200, required=False)
+    category = forms.CharField(label="Category", max_length=100, required=False, widget=forms.Select)
+    min_price = forms.CharField(label="Min price", max_length=20, required=False)
+    max_price = forms.CharField(label="Max price", max_length=20, required=False)
+    currency = forms.ChoiceField(label="Currency", required=False)
+    pricing_type = forms.ChoiceField(
+        label="Pricing", required=False, choices=[("", "Any")] + list(PricingType.choices)
+    )
+    near = forms.ChoiceField(label="Near", required=False)
+    lat = forms.DecimalField(
+        label="Latitude", required=False, min_value=-90, max_value=90, max_digits=10, decimal_places=7
+    )
+    lng = forms.DecimalField(
+        label="Longitude", required=False, min_value=-180, max_value=180, max_digits=11, decimal_places=7
+    )
+    radius_km = forms.IntegerField(label="Within (km)", required=False, min_value=1, max_value=MAX_RADIUS_KM)
+    sort = forms.ChoiceField(label="Sort by", required=False, choices=list(SORTS.items()))
+    cursor = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, data=None, *args, **kwargs):
+        super().__init__(data, *args, **kwargs)
+        self.tree = category_tree()
+        self.fields["category"].widget.choices = [("", "All categories")] + [
+            (node.slug, ("\u2003" * depth) + node.name) for node, depth in self._walk(self.tree.roots, 0)
+        ]
+        self.fields["currency"].choices = [(code, code) for code in settings.CURRENCIES]
+        self.fields["near"].choices = [("", "Anywhere")] + [(city.slug, city.name) for city in CITIES]
+        slug = (data or {}).get("category") or ""
+        self.category_node = self.tree.by_slug.get(slug)
+        self.attribute_schema = attribute_schema_for(self.category_node)
+        for attribute in self.attribute_schema:
+            self._add_attribute_fields(attribute)
+
+    @classmethod
+    def _walk(cls, nodes, depth):
+        for node in nodes:
+            yield node, depth
+            yield from cls._walk(node.children, depth + 1)
+
+    def _add_attribute_fields(self, attribute: dict) -> None:
+        key, label, kind = attribute["key"], attribute["label"], attribute["type"]
+        unit = f" ({attribute['unit']})" if attribute.get("unit") else ""
+        if kind == "enum":
+            self.fields[f"attr_{key}"] = forms.MultipleChoiceField(
+                label=label,
+                required=False,
+                choices=[(option, option) for option in attribute["options"]],
+                widget=forms.CheckboxSelectMultiple,
+            )
+        elif kind == "number":
+            for bound in ("min", "max"):
+                self.fields[f"attr_{key}_{bound}"] = forms.DecimalField(
+                    label=f"{label} {bound}{unit}",
+                    required=False,
+                    max_digits=20,
+                    decimal_places=6,
+                    min_value=Decimal("-1e12"),
+                    max_value=Decimal("1e12"),
+                )
+        elif kind == "boolean":
+            self.fields[f"attr_{key}"] = forms.BooleanField(label=label, required=False)
+
+    def clean_category(self):
+        slug = self.cleaned_data["category"]
+        if slug and slug not in self.tree.by_slug:
+            raise forms.ValidationError("Choose a category from the list.")
+        return slug
+
+    def clean(self):
+        cleaned = super().clean()
+        currency = cleaned.get("currency") or settings.DEFAULT_CURRENCY
+        cleaned["currency"] = currency
+        for name in ("min_price", "max_price"):
+            text = cleaned.get(name)
+            cleaned[f"{name}_cents"] = None
+            if text:
+                try:
+                    cleaned[f"{name}_cents"] = parse_amount(text, currency)
+                except ValueError as error:
+                    self.add_error(name, str(error))
+        low, high = cleaned.get("min_price_cents"), cleaned.get("max_price_cents")
+        if low is not None and high is not None and low > high:
+            self.add_error("max_price", "The maximum price is below the minimum.")
+        for attribute in self.attribute_schema:
+            if attribute["type"] == "number":
+                low = cleaned.get(f"attr_{attribute['key']}_min")
+                high = cleaned.get(f"attr_{attribute['key']}_max")
+                if low is not None and high is not None and low > high:
+                    self.add_error(f"attr_{attribute['key']}_max", "The maximum is below the minimum.")
+
+        has_point = cleaned.get("lat") is not None or cleaned.get("lng") is not None
+        if has_point and (cleaned.get("lat") is None or cleaned.get("lng") is None):
+            self.add_error("lng", "Give both latitude and longitude.")
+        if cleaned.get("near"):
+            city = CITIES_BY_SLUG[cleaned["near"]]
+            cleaned["point"] = (city.lat, city.lng)
+        elif cleaned.get("lat") is not None and cleaned.get("lng") is not None:
+            cleaned["point"] = (float(cleaned["lat"]), float(cleaned["lng"]))
+        else:
+            cleaned["point"] = None
+        if cleaned["point"] and not cleaned.get("radius_km"):
+            cleaned["radius_km"] = 50
+
+        sort = cleaned.get("sort") or ("relevance" if (cleaned.get("q") or "").strip() else "newest")
+        if sort == "relevance" and not (cleaned.get("q") or "").strip():
+            sort = "newest"
+        if sort == "distance" and not cleaned["point"]:
+            self.add_error("sort", "Choose a place to sort by distance.")
+        cleaned["sort"] = sort
+
+        cursor = cleaned.get("cursor")
+        cleaned["after"] = None
+        if cursor:
+            try:
+                after = signing.loads(cursor, salt=CURSOR_SALT)
+            except signing.BadSignature:
+                self.add_error(None, "This results page link is no longer valid; start the search again.")
+            else:
+                if after.get("sort") != sort:
+                    self.add_error(None, "This results page link belongs to another sort order.")
+                else:
+                    cleaned["after"] = after
+        return cleaned
+
+    def attribute_filters(self) -> list[tuple[dict, object]]:
+        filters = []
+        for attribute in self.attribute_schema:
+            key = attribute["key"]
+            if attribute["type"] == "number":
+                bounds = (self.cleaned_data.get(f"attr_{key}_min"), self.cleaned_data.get(f"attr_{key}_max"))
+                if bounds != (None, None):
+                    filters.append((attribute, bounds))
+            elif self.cleaned_data.get(f"attr_{key}"):
+                filters.append((attribute, self.cleaned_data[f"attr_{key}"]))
+        return filters

@@ -1,0 +1,124 @@
+"""One page of search results: ordering, keyset cursors, and ``run_search``, which issues a
+fixed number of queries whatever the page size (the page, the capped total, the category
+facet and the attribute facet)."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib.postgres.search import SearchRank
+from django.core import signing
+from django.db.models import F, FloatField, Q, QuerySet
+from django.db.models.functions import Cast
+
+from listings.models import Listing
+from listings.search.expressions import CubeDistance, EarthDistance, earth_point, keyword_query, listing_earth
+from listings.search.facets import (
+    AttributeFacet,
+    CategoryFacet,
+    attribute_facets,
+    category_facets,
+    count_and_facets,
+)
+from listings.search.filters import filtered_listings
+from listings.search.form import CURSOR_SALT, SearchForm
+
+PAGE_SIZE = 24
+# Sort key (column or annotation) and direction; ties are broken by id in the same direction,
+# so one index (key, id) serves both a sort and its reverse.
+SORT_KEYS = {
+    "relevance": ("rank", "desc"),
+    "newest": ("published_at", "desc"),
+    "price_asc": ("price_cents", "asc"),
+    "price_desc": ("price_cents", "desc"),
+    "distance": ("distance_key", "asc"),
+}
+# What a result card shows; the page query reads nothing else (no description, no vector).
+CARD_FIELDS = (
+    "id",
+    "slug",
+    "title",
+    "price_cents",
+    "currency",
+    "pricing_type",
+    "primary_image_url",
+    "location_city",
+    "status",
+    "published_at",
+    "category__id",
+    "category__name",
+    "category__slug",
+)
+
+
+@dataclass
+class SearchResult:
+    listings: list[Listing]
+    next_cursor: str | None
+    total: int
+    total_capped: bool
+    category_facets: list[CategoryFacet]
+    attribute_facets: list[AttributeFacet]
+    sort: str
+
+    @property
+    def total_display(self) -> str:
+        return f"{self.total:,}+" if self.total_capped else f"{self.total:,}"
+
+
+def _ordered_page(qs: QuerySet[Listing], data: dict) -> QuerySet[Listing]:
+    sort = data["sort"]
+    if sort == "relevance":
+        query = keyword_query(data["q"])
+        qs = qs.annotate(rank=Cast(SearchRank(F("search_vector"), query, cover_density=True), FloatField()))
+    if data.get("point"):
+        point = earth_point(data["point"])
+        qs = qs.annotate(distance=EarthDistance(point, listing_earth()))
+        if sort == "distance":
+            qs = qs.annotate(distance_key=CubeDistance(listing_earth(), point))
+    key, direction = SORT_KEYS[sort]
+    after = data.get("after")
+    if after:
+        value = after["value"]
+        if key == "published_at":
+            value = datetime.fromisoformat(value)
+        comparison, id_comparison = ("lt", "id__lt") if direction == "desc" else ("gt", "id__gt")
+        beyond = Q(**{f"{key}__{comparison}": value})
+        qs = qs.filter(beyond | Q(**{key: value, id_comparison: after["id"]}))
+    if direction == "desc":
+        return qs.order_by(F(key).desc(), F("id").desc())
+    return qs.order_by(F(key).asc(), F("id").asc())
+
+
+def _cursor_for(listing: Listing, sort: str) -> str:
+    key, _ = SORT_KEYS[sort]
+    value = getattr(listing, key)
+    if isinstance(value, datetime):
+        value = value.isoformat()
+    return signing.dumps({"sort": sort, "value": value, "id": str(listing.id)}, salt=CURSOR_SALT)
+
+
+def run_search(form: SearchForm) -> SearchResult:
+    """Run a valid form's search: one page of listings plus counts and facets."""
+    data = form.cleaned_data
+    total, capped, per_category, per_value = count_and_facets(data, form)
+    # The planner cannot estimate how many rows a radius holds. Few (the count stopped short
+    # of its cap): fetch them through the location index and sort. Many: walk the sort's own
+    # index and check the distance on the way, which finds a page long before the end.
+    radius_box = data["sort"] == "distance" or not capped
+    matching = filtered_listings(data, form, radius_box=radius_box)
+    page_qs = _ordered_page(matching, data).select_related("category").only(*CARD_FIELDS)
+    rows = list(page_qs[: PAGE_SIZE + 1])
+    has_next = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    if not data.get("after") and not has_next:
+        # The whole result is on this page: its length is the exact total, whatever the cache says.
+        total, capped = len(rows), False
+    return SearchResult(
+        listings=rows,
+        next_cursor=_cursor_for(rows[-1], data["sort"]) if has_next else None,
+        total=total,
+        total_capped=capped,
+        category_facets=category_facets(form.tree.roots, per_category),
+        attribute_facets=attribute_facets(form, per_value),
+        sort=data["sort"],
+    )
