@@ -8,7 +8,12 @@ from django.core.files.uploadedfile import UploadedFile
 from django.template.defaultfilters import filesizeformat
 
 from accounts.models import User
-from accounts.services import SELLER_DISPLAY_NAME_MAX, clean_seller_display_name, normalize_phone_number
+from accounts.services import (
+    SELLER_DISPLAY_NAME_MAX,
+    STATUS_REASON_MAX_LENGTH,
+    clean_seller_display_name,
+    normalize_phone_number,
+)
 from marketplace.errors import ServiceError
 from marketplace.images import clean_uploaded_image
 
@@ -219,3 +224,14 @@ class SellerOnboardingForm(forms.Form):
             return normalize_phone_number(self.cleaned_data["phone_number"])
         except ServiceError as error:
             raise ValidationError(error.message, code=error.code) from None
+
+
+class AccountStatusReasonForm(forms.Form):
+    """The reason staff give for suspending, banning or reinstating (admin, recorded)."""
+
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 80}),
+        max_length=STATUS_REASON_MAX_LENGTH,
+        help_text="Required. Recorded with the change and shown in the account's status history.",
+        error_messages={"required": "Give a reason: nothing was changed."},
+    )

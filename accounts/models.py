@@ -163,3 +163,36 @@ class User(TriggerManagedFieldsMixin, AbstractBaseUser, PermissionsMixin):
 
     def get_short_name(self) -> str:
         return self.first_name or self.display_name
+
+
+class AccountStatusChange(models.Model):
+    """One moderation decision: who moved which account from what status to what, and why.
+
+    Append-only (a trigger refuses UPDATE and DELETE): a correction is a new decision. Both
+    foreign keys PROTECT, so an account with a moderation history cannot be deleted and
+    take its record with it.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Indexed by accounts_status_history.
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="status_changes", db_index=False)
+    actor = models.ForeignKey(User, on_delete=models.PROTECT, related_name="status_changes_made")
+    from_status = models.CharField(max_length=20, choices=AccountStatus.choices)
+    to_status = models.CharField(max_length=20, choices=AccountStatus.choices)
+    reason = models.TextField()
+    created_at = CreatedAtField()
+
+    class Meta:
+        constraints = [
+            choices_check("from_status", AccountStatus, "accounts_statuschange_from_status_valid"),
+            choices_check("to_status", AccountStatus, "accounts_statuschange_to_status_valid"),
+            models.CheckConstraint(
+                condition=~models.Q(reason__regex=r"^\s*$"), name="accounts_statuschange_reason_required"
+            ),
+        ]
+        indexes = [
+            models.Index(models.F("user"), models.F("created_at").desc(), name="accounts_status_history"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.from_status} -> {self.to_status}"

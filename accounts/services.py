@@ -16,7 +16,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import AccountStatus, User
+from accounts import hooks
+from accounts.models import AccountStatus, AccountStatusChange, User
 from marketplace.errors import ErrorCode, ServiceError
 from marketplace.events import after_commit
 from marketplace.images import CleanImage
@@ -229,13 +230,32 @@ def user_verify_email(*, token: str) -> tuple[User, bool]:
 # --- Account status -----------------------------------------------------------------------
 
 
-def _account_status_set(*, user: User, actor: User, status: AccountStatus) -> User:
-    """Set ``account_status`` with the row locked. Staff only; nobody changes their own,
-    and only a superuser changes a staff account's."""
+STATUS_REASON_MAX_LENGTH = 2000
+
+
+def _account_status_set(*, user: User, actor: User, status: AccountStatus, reason: str) -> User:
+    """Move ``user`` to ``status`` and record who did it and why (an ``AccountStatusChange``).
+
+    Staff only; nobody changes their own, and only a superuser changes a staff account's.
+    ``reason`` is required (stripped, at most ``STATUS_REASON_MAX_LENGTH`` characters); an
+    account already in ``status`` is refused (``unchanged``) so a bulk admin action can say
+    which rows it skipped. Locks the user row; once committed, ``hooks.user_status_changed``
+    tells the higher apps (listings retires the seller's cached pages).
+    """
     if not (actor.is_authenticated and actor.is_staff and actor.is_active):
         raise ServiceError("Only staff can change an account's status.", code=ErrorCode.FORBIDDEN)
     if actor.pk == user.pk:
         raise ServiceError("You cannot change the status of your own account.", code=ErrorCode.OWN_ACCOUNT)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ServiceError(
+            "Give a reason: it is recorded with the change and shown to other staff.",
+            code=ErrorCode.INCOMPLETE,
+        )
+    if len(reason) > STATUS_REASON_MAX_LENGTH:
+        raise ServiceError(
+            f"Keep the reason under {STATUS_REASON_MAX_LENGTH} characters.", code=ErrorCode.INVALID
+        )
     with transaction.atomic():
         locked = User.objects.select_for_update().only("account_status", "is_staff").get(pk=user.pk)
         if locked.is_staff and not actor.is_superuser:
@@ -243,33 +263,41 @@ def _account_status_set(*, user: User, actor: User, status: AccountStatus) -> Us
                 "Only a superuser can change the status of a staff account.", code=ErrorCode.FORBIDDEN
             )
         previous = locked.account_status
-        if previous != status:
-            locked.account_status = status
-            locked.save(update_fields=["account_status"])
+        if previous == status:
+            raise ServiceError(f"This account is already {status.label.lower()}.", code=ErrorCode.UNCHANGED)
+        locked.account_status = status
+        locked.save(update_fields=["account_status"])
+        AccountStatusChange.objects.create(
+            user=locked, actor=actor, from_status=previous, to_status=status, reason=reason
+        )
+        after_commit(hooks.user_status_changed, user.pk, previous, status.value)
     user.account_status = status
     logger.info("account %s: %s -> %s by %s", user.pk, previous, status, actor.pk)
     return user
 
 
-def user_ban(*, user: User, actor: User) -> User:
+def user_ban(*, user: User, actor: User, reason: str) -> User:
     """Ban: the account cannot log in, and ``AccountStatusMiddleware`` ends its sessions on
     their next request (they live in Redis, keyed by session, so they cannot be listed per
-    user). Its listings leave public pages through ``public_listings``.
+    user). Its listings leave public pages through ``public_listings`` at once (the cached
+    pages are retired by listings' subscriber to ``user_status_changed``).
 
     ``is_active`` is left alone: ``account_status`` is the one source of truth, and with
     ``is_active=False`` Django's backend would refuse the login before the form could say
     why. Reinstating therefore restores exactly what was there.
     """
-    return _account_status_set(user=user, actor=actor, status=AccountStatus.BANNED)
+    return _account_status_set(user=user, actor=actor, status=AccountStatus.BANNED, reason=reason)
 
 
-def user_suspend(*, user: User, actor: User) -> User:
-    """Suspend: the account can log in and browse, but ``ensure_can_transact`` refuses it."""
-    return _account_status_set(user=user, actor=actor, status=AccountStatus.SUSPENDED)
+def user_suspend(*, user: User, actor: User, reason: str) -> User:
+    """Suspend: the account can log in and browse, but ``ensure_can_transact`` refuses it.
+    Its listings stay on public pages."""
+    return _account_status_set(user=user, actor=actor, status=AccountStatus.SUSPENDED, reason=reason)
 
 
-def user_reinstate(*, user: User, actor: User) -> User:
-    return _account_status_set(user=user, actor=actor, status=AccountStatus.ACTIVE)
+def user_reinstate(*, user: User, actor: User, reason: str) -> User:
+    """Back to active, from suspended or banned."""
+    return _account_status_set(user=user, actor=actor, status=AccountStatus.ACTIVE, reason=reason)
 
 
 def ensure_can_transact(user) -> None:

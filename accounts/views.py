@@ -1,4 +1,10 @@
-"""Account pages: thin views over accounts.forms, accounts.services and accounts.selectors."""
+"""Account pages: thin views over accounts.forms, accounts.services and accounts.selectors.
+
+The public profile also shows the member's listings and reviews: as presentation, this module
+may compose the selectors of higher apps, which accounts' domain modules never import.
+"""
+
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib import messages
@@ -13,7 +19,8 @@ from django.views.decorators.http import require_POST
 
 from accounts import throttles
 from accounts.forms import EmailChangeForm, LoginForm, PasswordResetRequestForm, ProfileForm, SignupForm
-from accounts.selectors import public_profile
+from accounts.models import User
+from accounts.selectors import public_name, user_for_profile
 from accounts.services import (
     email_verification_send,
     user_email_change,
@@ -21,10 +28,16 @@ from accounts.services import (
     user_signup,
     user_verify_email,
 )
+from listings.models import Listing
+from listings.selectors import seller_public_listings
 from marketplace.errors import ServiceError
 from marketplace.ratelimit import client_ip
+from reviews.models import Review
+from reviews.selectors import user_latest_reviews
 
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+PROFILE_LISTINGS_LIMIT = 24
+PROFILE_REVIEWS_LIMIT = 10
 
 
 def _base_url(request) -> str:
@@ -287,9 +300,27 @@ def profile_edit(request):
     return render(request, template, {"form": form})
 
 
+@dataclass
+class PublicProfile:
+    user: User
+    name: str
+    listings: list[Listing]
+    more_listings: bool
+    reviews: list[Review]
+
+
 def profile(request, user_id):
-    """The public profile (also the seller page). Banned accounts 404 except for staff."""
-    found = public_profile(user_id=user_id, viewer=request.user)
-    if found is None:
+    """The public profile (also the seller page). Banned accounts 404 except for staff.
+    Three queries whatever its contents: the user, their listings, their reviews."""
+    user = user_for_profile(user_id=user_id, viewer=request.user)
+    if user is None:
         raise Http404("No such user.")
-    return render(request, "accounts/profile.html", {"profile": found, "profile_user": found.user})
+    listings, more_listings = seller_public_listings(seller_id=user.pk, limit=PROFILE_LISTINGS_LIMIT)
+    found = PublicProfile(
+        user=user,
+        name=public_name(user),
+        listings=listings,
+        more_listings=more_listings,
+        reviews=user_latest_reviews(user_id=user.pk, limit=PROFILE_REVIEWS_LIMIT),
+    )
+    return render(request, "accounts/profile.html", {"profile": found, "profile_user": user})

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.admin import UserAdmin
-from accounts.models import User
+from accounts.models import AccountStatus, AccountStatusChange, User
 from analytics.models import Event
 from listings.models import Category, Favorite, Listing
 from messaging.admin import INLINE_MESSAGES
@@ -73,7 +73,25 @@ def stripe_event_row(event_id: str | None = None) -> StripeEvent:
     )
 
 
+def status_change_row(reason: str = "Spam listings.") -> AccountStatusChange:
+    return AccountStatusChange.objects.create(
+        user=UserFactory(),
+        actor=UserFactory(is_staff=True),
+        from_status=AccountStatus.ACTIVE,
+        to_status=AccountStatus.SUSPENDED,
+        reason=reason,
+    )
+
+
 CASES = [
+    Case(
+        AccountStatusChange,
+        make=status_change_row,
+        needle=lambda: status_change_row("Sold a needle as a sword."),
+        query="sword",
+        changelist_queries=4,  # session user, count, full count, page (user and actor joined)
+        addable=False,
+    ),
     Case(
         User,
         make=lambda: UserFactory(),

@@ -5,7 +5,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.selectors import PROFILE_LISTINGS_LIMIT
+from accounts.views import PROFILE_LISTINGS_LIMIT
 from listings.models import Listing
 from reviews.models import Review
 from tests.factories import ListingFactory, ReviewFactory, SellerFactory, TransactionFactory, UserFactory

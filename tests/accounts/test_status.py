@@ -20,6 +20,7 @@ pytestmark = pytest.mark.django_db
 PASSWORD = "correct horse battery staple"  # UserFactory's
 LOGIN_URL = reverse("accounts:login")
 BANNED = "This account has been banned."
+REASON = "Broke the house rules."
 SUSPENDED = "Your account is suspended: you can browse, but you cannot buy, sell or send messages"
 
 
@@ -41,7 +42,7 @@ def login(client, email="member@example.com", password=PASSWORD):
 
 
 def test_banned_user_cannot_log_in_and_is_told_why(client, member, staff):
-    user_ban(user=member, actor=staff)
+    user_ban(user=member, actor=staff, reason=REASON)
 
     response = login(client)
 
@@ -52,7 +53,7 @@ def test_banned_user_cannot_log_in_and_is_told_why(client, member, staff):
 
 
 def test_a_wrong_password_on_a_banned_account_reveals_nothing(client, member, staff):
-    user_ban(user=member, actor=staff)
+    user_ban(user=member, actor=staff, reason=REASON)
     response = login(client, password="wrong")
     assert response.context["form"].non_field_errors() == ["The email address or password is incorrect."]
 
@@ -63,7 +64,7 @@ def test_ban_revokes_existing_sessions_on_their_next_request(member, staff):
     session_key = browser.session.session_key
     assert browser.get(reverse("accounts:profile_edit")).status_code == 200
 
-    user_ban(user=member, actor=staff)
+    user_ban(user=member, actor=staff, reason=REASON)
 
     response = browser.get(reverse("home"))
     assert response.status_code == 200
@@ -75,19 +76,19 @@ def test_ban_revokes_existing_sessions_on_their_next_request(member, staff):
 
 
 def test_ban_keeps_is_active_and_reinstating_restores_login(client, member, staff):
-    user_ban(user=member, actor=staff)
+    user_ban(user=member, actor=staff, reason=REASON)
     member.refresh_from_db()
     assert member.account_status == User.AccountStatus.BANNED
     assert member.is_active
 
-    user_reinstate(user=member, actor=staff)
+    user_reinstate(user=member, actor=staff, reason=REASON)
     member.refresh_from_db()
     assert member.account_status == User.AccountStatus.ACTIVE
     assert login(client).status_code == 302
 
 
 def test_banned_users_get_no_password_reset_email(client, member, staff, mailoutbox):
-    user_ban(user=member, actor=staff)
+    user_ban(user=member, actor=staff, reason=REASON)
     response = client.post(reverse("accounts:password_reset"), {"email": member.email})
     assert response["Location"] == reverse("accounts:password_reset_done")  # the same answer
     assert mailoutbox == []
@@ -97,7 +98,7 @@ def test_banned_users_get_no_password_reset_email(client, member, staff, mailout
 
 
 def test_suspended_user_logs_in_browses_and_sees_one_banner_per_page(client, member, staff):
-    user_suspend(user=member, actor=staff)
+    user_suspend(user=member, actor=staff, reason=REASON)
 
     assert login(client).status_code == 302
     home = client.get(reverse("home")).content.decode()
@@ -117,13 +118,13 @@ def test_active_users_see_no_banner(client, member):
 def test_ensure_can_transact(member, staff):
     ensure_can_transact(member)  # active: fine
 
-    user_suspend(user=member, actor=staff)
+    user_suspend(user=member, actor=staff, reason=REASON)
     with pytest.raises(ServiceError) as refused:
         ensure_can_transact(member)
     assert refused.value.code == "account_suspended"
     assert refused.value.message.startswith(SUSPENDED)
 
-    user_ban(user=member, actor=staff)
+    user_ban(user=member, actor=staff, reason=REASON)
     with pytest.raises(ServiceError) as refused:
         ensure_can_transact(member)
     assert (refused.value.code, refused.value.message) == ("account_banned", BANNED)
@@ -150,7 +151,7 @@ def test_only_staff_change_a_status(member):
     other = UserFactory()
     for action in (user_ban, user_suspend, user_reinstate):
         with pytest.raises(ServiceError) as refused:
-            action(user=member, actor=other)
+            action(user=member, actor=other, reason=REASON)
         assert refused.value.code == "forbidden"
     member.refresh_from_db()
     assert member.account_status == User.AccountStatus.ACTIVE
@@ -158,17 +159,17 @@ def test_only_staff_change_a_status(member):
 
 def test_nobody_changes_their_own_status(staff):
     with pytest.raises(ServiceError) as refused:
-        user_ban(user=staff, actor=staff)
+        user_ban(user=staff, actor=staff, reason=REASON)
     assert refused.value.code == "own_account"
 
 
 def test_only_a_superuser_bans_staff(staff):
     colleague = UserFactory(is_staff=True)
     with pytest.raises(ServiceError):
-        user_ban(user=colleague, actor=staff)
+        user_ban(user=colleague, actor=staff, reason=REASON)
     colleague.refresh_from_db()
     assert colleague.account_status == User.AccountStatus.ACTIVE
 
-    user_ban(user=colleague, actor=UserFactory(is_staff=True, is_superuser=True))
+    user_ban(user=colleague, actor=UserFactory(is_staff=True, is_superuser=True), reason=REASON)
     colleague.refresh_from_db()
     assert colleague.account_status == User.AccountStatus.BANNED
