@@ -52,6 +52,7 @@ WHOLE_REQUEST_CODES = frozenset(
         ErrorCode.FORBIDDEN,
         ErrorCode.NOT_FOUND,
         ErrorCode.LOCKED,
+        ErrorCode.IMAGE_BUSY,  # the server is decoding other pictures: the rest would wait too
     }
 )
 
@@ -301,6 +302,7 @@ class PhotoUploadResult:
     added: list[dict] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)  # (file name, reason)
     error: str | None = None  # a refusal of the whole request (account, listing)
+    error_code: ErrorCode | None = None
 
 
 def photo_add_many(*, listing: Listing, actor, uploads) -> PhotoUploadResult:
@@ -309,12 +311,16 @@ def photo_add_many(*, listing: Listing, actor, uploads) -> PhotoUploadResult:
     reserved listing) stops at once and is reported once; past the photo limit every
     remaining file is reported."""
     result = PhotoUploadResult()
-    for upload in uploads:
+    uploads = list(uploads)
+    for index, upload in enumerate(uploads):
         try:
             result.added.append(photo_add(listing=listing, actor=actor, upload=upload))
         except ServiceError as error:
             if error.code in WHOLE_REQUEST_CODES:
-                result.error = error.message
+                result.error, result.error_code = error.message, error.code
+                if error.code == ErrorCode.IMAGE_BUSY:  # say which files to send again
+                    names = ", ".join(f"“{item.name or '(unnamed file)'}”" for item in uploads[index:])
+                    result.error = f"Not added: {names}. {error.message}"
                 break
             result.refused.append((upload.name or "(unnamed file)", error.message))
     return result

@@ -21,7 +21,7 @@ from listings.photos import (
     photo_move,
 )
 from listings.selectors import access_listing_for_edit
-from marketplace.errors import ServiceError
+from marketplace.errors import ErrorCode, ServiceError
 
 
 def _back(listing_id):
@@ -32,6 +32,10 @@ def _back(listing_id):
 @require_safe
 def page(request, listing_id):
     listing = access_listing_for_edit(user=request.user, listing_id=listing_id)
+    return _page(request, listing)
+
+
+def _page(request, listing, *, status: int = 200):
     photos = listing_photos_for_page(listing)
     limit = settings.LISTING_MAX_PHOTOS
     return render(
@@ -46,6 +50,7 @@ def page(request, listing_id):
             "accept": ACCEPT_ATTRIBUTE,
             "max_upload": filesizeformat(settings.LISTING_PHOTO_MAX_UPLOAD_BYTES),
         },
+        status=status,
     )
 
 
@@ -65,6 +70,10 @@ def upload(request, listing_id):
         messages.error(request, f"“{Truncator(name).chars(80)}” was not added: {reason}")
     if result.error:
         messages.error(request, result.error)
+    if result.error_code == ErrorCode.IMAGE_BUSY:  # the page itself says so, as 429
+        response = _page(request, listing, status=429)
+        response["Retry-After"] = "30"
+        return response
     return _back(listing.pk)
 
 

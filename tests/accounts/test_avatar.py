@@ -7,7 +7,7 @@ from PIL import ExifTags, Image
 
 from marketplace.images import clean_uploaded_image
 from tests.factories import UserFactory
-from tests.images import image_bytes, jpeg_with_gps, png_bomb
+from tests.images import assert_colour, image_bytes, jpeg_with_gps, mpo_bytes, png_16bit_grey, png_bomb
 
 pytestmark = pytest.mark.django_db
 
@@ -232,3 +232,73 @@ def test_clean_uploaded_image_honours_the_callers_formats():
         clean_uploaded_image(png, max_bytes=1_000_000, max_pixels=1_000_000, formats=("JPEG",))
     assert refused.value.code == "invalid_image"
     assert "upload a JPEG picture" in refused.value.messages[0]
+
+
+# --- Every kind of picture, and the decode slots (issue 11, items 14-16) ---------------------
+
+
+@pytest.fixture
+def decode_slots_taken(settings):
+    """Every decode slot of this process held by another upload; uploads wait 50 ms."""
+    from marketplace import images
+
+    settings.IMAGE_DECODE_WAIT_SECONDS = 0.05
+    slots, _ = images._decode_pool()
+    taken = 0
+    while slots.acquire(blocking=False):
+        taken += 1
+    yield
+    for _ in range(taken):
+        slots.release()
+
+
+def test_a_16_bit_grey_png_is_stored_grey_not_white(client, member, media):
+    response = upload(client, png_16bit_grey(value=16448), name="scan.png", content_type="image/png")
+
+    assert response["Location"] == EDIT_URL
+    (path,) = stored_files(media)
+    assert path.suffix == ".png"
+    assert_colour(path, (64, 64, 64), tolerance=1)
+
+
+def test_a_camera_jpeg_with_a_second_picture_is_accepted_as_a_jpeg(client, member, media):
+    response = upload(client, mpo_bytes(first="red", second="blue"), name="DSC0001.JPG")
+
+    assert response["Location"] == EDIT_URL
+    (path,) = stored_files(media)
+    assert path.suffix == ".jpg"
+    with Image.open(path) as image:
+        assert image.format == "JPEG"
+        assert getattr(image, "n_frames", 1) == 1
+    assert_colour(path, (254, 0, 0), tolerance=4)
+
+
+def test_no_free_decode_slot_answers_429_and_changes_nothing(client, member, media, decode_slots_taken):
+    response = upload(client, image_bytes("JPEG"), bio="Should not be saved.")
+
+    assert response.status_code == 429
+    assert response["Retry-After"]
+    assert "processing many pictures right now" in response.content.decode()
+    member.refresh_from_db()
+    assert not member.avatar
+    assert member.bio == "Hi."
+    assert stored_files(media) == []
+
+
+def test_an_avatar_uploaded_in_the_admin_goes_through_the_same_pipeline(member):
+    from accounts.forms import UserAdminChangeForm
+
+    form = UserAdminChangeForm(instance=member)
+    form.cleaned_data = {"avatar": SimpleUploadedFile("spy.png", png_16bit_grey(value=16448))}
+    stored = form.clean_avatar()
+    assert stored.name.endswith(".png") and "spy" not in stored.name
+    assert_colour(stored.read(), (64, 64, 64), tolerance=1)
+
+    form.cleaned_data = {"avatar": SimpleUploadedFile("gps.jpg", jpeg_with_gps())}
+    assert b"SpyCam" not in form.clean_avatar().read()
+
+    form.cleaned_data = {"avatar": SimpleUploadedFile("x.jpg", b"not a picture")}
+    with pytest.raises(ValidationError, match="not an image we accept"):
+        form.clean_avatar()
+    form.cleaned_data = {"avatar": False}  # "clear" is left to the model form
+    assert form.clean_avatar() is False

@@ -30,7 +30,7 @@ from listings.selectors import LISTING_VERSION_KEY, listing_images
 from marketplace.errors import ServiceError
 from marketplace.images import clean_uploaded_image_renditions
 from tests.factories import ListingFactory, SellerFactory, UserFactory
-from tests.images import image_bytes, jpeg_with_gps, png_bomb
+from tests.images import assert_colour, image_bytes, jpeg_with_gps, mpo_bytes, png_16bit_grey, png_bomb
 
 pytestmark = pytest.mark.django_db
 
@@ -730,3 +730,62 @@ def test_media_storage_s3_needs_a_bucket_and_refuses_unknown_backends():
     assert result.returncode != 0 and "MEDIA_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME" in result.stderr
     result = run_settings({"MEDIA_STORAGE": "ftp"}, "")
     assert result.returncode != 0 and "MEDIA_STORAGE must be 'filesystem' or 's3'" in result.stderr
+
+
+# --- Every kind of picture, and the decode slots (issue 11, items 14-16) ------------------------
+
+
+@pytest.fixture
+def decode_slots_taken(settings):
+    """Every decode slot of this process held by another upload; uploads wait 50 ms."""
+    from marketplace import images
+
+    settings.IMAGE_DECODE_WAIT_SECONDS = 0.05
+    slots, _ = images._decode_pool()
+    taken = 0
+    while slots.acquire(blocking=False):
+        taken += 1
+    yield
+    for _ in range(taken):
+        slots.release()
+
+
+def test_a_16_bit_grey_png_is_stored_grey_not_white(seller_client, listing, media):
+    data = png_16bit_grey(size=(640, 480), value=16448)
+    response = post_photos(
+        seller_client, listing, upload_file(data, name="scan.png", content_type="image/png")
+    )
+
+    assert "Added 1 photo." in response.content.decode()
+    (photo,) = assert_consistent(listing)
+    for key in ("path", "thumb_path"):
+        assert_colour(media / photo[key], (64, 64, 64), tolerance=1)
+
+
+def test_a_camera_jpeg_with_a_second_picture_is_accepted(seller_client, listing, media):
+    response = post_photos(
+        seller_client, listing, upload_file(mpo_bytes(first="red", second="blue"), name="DSC.JPG")
+    )
+
+    assert "Added 1 photo." in response.content.decode()
+    (photo,) = assert_consistent(listing)
+    assert_colour(media / photo["path"], (254, 0, 0), tolerance=4)
+
+
+def test_no_free_decode_slot_answers_429_and_stores_nothing(
+    seller_client, listing, media, decode_slots_taken, django_assert_num_queries
+):
+    files = [upload_file(image_bytes(), name="a.jpg"), upload_file(image_bytes(), name="b.jpg")]
+    # The session's user and the listing, as for the page itself: nothing is written.
+    with django_assert_num_queries(2):
+        response = seller_client.post(reverse("sell:photo_upload", args=[listing.pk]), {"photos": files})
+
+    assert response.status_code == 429
+    assert response["Retry-After"]
+    html = response.content.decode()
+    assert html.count("processing many pictures right now") == 1  # said once, not per file
+    assert "Not added: “a.jpg”, “b.jpg”. We are processing many pictures right now: please try again" in html
+    assert 'class="photo-item"' not in html
+    row = fresh(listing)
+    assert row.images == [] and row.primary_image_url == ""
+    assert stored_files(media) == []
