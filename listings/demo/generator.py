@@ -40,6 +40,7 @@ from listings.demo.catalogue import (
     VISIBILITY_WEIGHTS,
     Spec,
 )
+from listings.services import attributes_normalise
 
 DEMO_SELLER_EMAIL = "seller@example.com"
 DEMO_BUYER_EMAIL = "buyer@example.com"
@@ -463,7 +464,10 @@ def generate_listings(
             price_cents,
             currency,
             pricing_type,
-            json.dumps(attributes),
+            # Stored through the one check every write path uses (typed, against the schema).
+            json.dumps(
+                attributes_normalise(schema=leaf.schema, attributes=attributes, category_name=leaf.name)
+            ),
             json.dumps(photos),
             "[]",
             photos[0] if photos else "",

@@ -45,6 +45,8 @@ from listings.demo.generator import (
 )
 from listings.demo.images import ensure_images
 from listings.models import Category, Listing
+from listings.search.lexicon import lexicon_refresh
+from marketplace.errors import ServiceError
 from marketplace.events import after_commit
 
 DEMO_PASSWORD = "demo-password-123"  # noqa: S105 - printed for people trying the demo
@@ -261,8 +263,16 @@ def seed_demo(
             f"The demo data conflicts with rows already in the database ({error}). Try another --seed, "
             "or load into an empty database."
         ) from error
+    except ServiceError as error:
+        # A category that existed before the load with another schema: its details do not fit.
+        raise DemoDataError(
+            f"The demo listings' details do not fit a category already in the database: {error.message} "
+            "Load into an empty database, or fix that category's attribute schema."
+        ) from error
     if report.listings is None:
         return None
+    # After the commit: "Did you mean" suggestions come from the words of the loaded listings.
+    lexicon_refresh()
     report.seconds = time.monotonic() - started
     return report
 

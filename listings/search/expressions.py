@@ -1,33 +1,13 @@
 """SQL building blocks of the search: the keyword query, the earthdistance functions
 (matching the location index) and the typed jsonpath of attribute filters."""
 
-import re
 from decimal import Decimal
 
-from django.contrib.postgres.search import SearchQuery
 from django.db.models import BooleanField, Field, FloatField, Func, Value
 from django.db.models.functions import Cast
 
-WORD = re.compile(r"^\w+$")
-
-
-def keyword_query(text: str) -> SearchQuery | None:
-    """websearch_to_tsquery semantics, and the last plain word also matches as a prefix."""
-    text = text.strip()
-    if not text:
-        return None
-    words = text.split()
-    last = words[-1]
-    previous = words[-2].lower() if len(words) > 1 else ""
-    if not WORD.match(last) or last.lower() == "or" or previous == "or" or text.count('"') % 2:
-        return SearchQuery(text, search_type="websearch", config="english")
-    last_word = SearchQuery(last, search_type="websearch", config="english") | SearchQuery(
-        f"{last.lower()}:*", search_type="raw", config="simple"
-    )
-    rest = " ".join(words[:-1])
-    if not rest:
-        return last_word
-    return SearchQuery(rest, search_type="websearch", config="english") & last_word
+# The keyword query is a building block too (listings.search.keywords), re-exported here.
+from listings.search.keywords import WORD, keyword_query  # noqa: F401
 
 
 def number_path(key: str, low: Decimal | None, high: Decimal | None) -> str:

@@ -43,6 +43,8 @@ class SearchForm(forms.Form):
     radius_km = forms.IntegerField(label="Within (km)", required=False, min_value=1, max_value=MAX_RADIUS_KM)
     sort = forms.ChoiceField(label="Sort by", required=False, choices=list(SORTS.items()))
     cursor = forms.CharField(required=False, widget=forms.HiddenInput)
+    # "Search instead for <the words as typed>": no automatic spelling correction.
+    exact = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, data=None, *args, **kwargs):
         super().__init__(data, *args, **kwargs)

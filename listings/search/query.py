@@ -21,6 +21,8 @@ from listings.search.facets import (
 )
 from listings.search.filters import filtered_listings
 from listings.search.form import CURSOR_SALT, SearchForm
+from listings.search.keywords import parse_keywords, rewrite_words, unparse
+from listings.search.lexicon import spelling_corrections
 
 PAGE_SIZE = 24
 # Sort key (column or annotation) and direction; ties are broken by id in the same direction,
@@ -59,6 +61,11 @@ class SearchResult:
     category_facets: list[CategoryFacet]
     attribute_facets: list[AttributeFacet]
     sort: str
+    # The keywords with their misspelt words corrected, offered as "Did you mean ...?".
+    did_you_mean: str | None = None
+    # Set when the typed keywords found nothing and these are the results of the corrected
+    # ones (``did_you_mean``): the keywords as typed, for "search instead for ...".
+    corrected_from: str | None = None
 
     @property
     def total_display(self) -> str:
@@ -98,8 +105,39 @@ def _cursor_for(listing: Listing, sort: str) -> str:
 
 
 def run_search(form: SearchForm) -> SearchResult:
-    """Run a valid form's search: one page of listings plus counts and facets."""
+    """Run a valid form's search: one page of listings plus counts and facets.
+
+    With keywords and at most a page of results, one more query asks the spelling lexicon
+    about them. When a word is unknown and close to a known one, the result offers the
+    corrected keywords; when the keywords as typed find nothing (and the visitor did not ask
+    for them exactly), the corrected keywords are searched instead, which costs the queries
+    of a second search.
+    """
     data = form.cleaned_data
+    result = _search(form, data)
+    q = (data.get("q") or "").strip()
+    # Only a search that fits on one page asks the lexicon: a typo finds little, and a
+    # popular search (most of the traffic) costs no extra query.
+    if not q or result.next_cursor or (data.get("after") and result.listings):
+        return result
+    groups = parse_keywords(q)
+    corrections = spelling_corrections(groups)
+    if not corrections:
+        return result
+    corrected = unparse(rewrite_words(groups, corrections))
+    if result.listings or data.get("exact"):
+        result.did_you_mean = corrected
+        return result
+    corrected_result = _search(form, {**data, "q": corrected})
+    if not corrected_result.listings:
+        # Nothing either way: the page of the words as typed, with the suggestion.
+        result.did_you_mean = corrected
+        return result
+    corrected_result.did_you_mean, corrected_result.corrected_from = corrected, q
+    return corrected_result
+
+
+def _search(form: SearchForm, data: dict) -> SearchResult:
     total, capped, per_category, per_value = count_and_facets(data, form)
     # The planner cannot estimate how many rows a radius holds. Few (the count stopped short
     # of its cap): fetch them through the location index and sort. Many: walk the sort's own

@@ -405,6 +405,9 @@ def test_app_home_featured_listings(bulk):
     [
         ({"category": f"{TAG}-category-3"}, "listing_category_status_pub"),
         ({"q": "vintage heirloom"}, "listings_listing_search"),
+        # Accents folded by the marketplace_search configuration, OR grouped first: same index.
+        ({"q": "víntage hèirloom"}, "listings_listing_search"),
+        ({"q": "heirloom chair OR lamp"}, "listings_listing_search"),
         ({"category": f"{TAG}-category-3", "attr_material": ["Walnut"]}, "listings_listing_attributes"),
         # A number range is jsonb_path_exists() on purpose: the GIN index cannot answer a
         # range, so the category index leads and the range is checked on its rows.
@@ -424,6 +427,8 @@ def test_app_home_featured_listings(bulk):
     ids=[
         "category",
         "keywords",
+        "keywords-accents",
+        "keywords-or-group",
         "enum-attribute",
         "number-attribute",
         "price-asc",
