@@ -1,9 +1,12 @@
 """Admin forms for the custom user model (email is the login; there is no username)."""
 
+import uuid
+
 from django import forms
 from django.conf import settings
 from django.contrib.auth import forms as auth_forms
 from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.template.defaultfilters import filesizeformat
 
@@ -15,7 +18,7 @@ from accounts.services import (
     normalize_phone_number,
 )
 from marketplace.errors import ServiceError
-from marketplace.images import clean_uploaded_image
+from marketplace.images import CleanImage, clean_uploaded_image
 
 
 class CaseInsensitiveEmailMixin:
@@ -45,15 +48,35 @@ class UserAdminChangeForm(CaseInsensitiveEmailMixin, auth_forms.UserChangeForm):
         fields = "__all__"
         field_classes = {"email": forms.EmailField}
 
+    def clean_avatar(self):
+        """A staff upload goes through the same checks and re-encoding as the member's own
+        (``clean_avatar_upload``): no EXIF or GPS kept, every image mode converted."""
+        value = self.cleaned_data.get("avatar")
+        if not isinstance(value, UploadedFile):
+            return value  # unchanged, or False to clear
+        clean = clean_avatar_upload(value)
+        return ContentFile(clean.content, name=f"{uuid.uuid4().hex}.{clean.extension}")
+
+
+def clean_avatar_upload(upload: UploadedFile) -> CleanImage:
+    """The one avatar pipeline (profile page and admin): ``ValidationError`` when refused."""
+    return clean_uploaded_image(
+        upload,
+        max_bytes=settings.AVATAR_MAX_UPLOAD_BYTES,
+        max_pixels=settings.AVATAR_MAX_PIXELS,
+        max_side=settings.AVATAR_SIZE,
+    )
+
 
 # --- Forms of the website -----------------------------------------------------------------
 
 
-class SignupForm(CaseInsensitiveEmailMixin, auth_forms.BaseUserCreationForm):
+class SignupForm(auth_forms.BaseUserCreationForm):
     """Email, password twice (run through AUTH_PASSWORD_VALIDATORS) and optional names.
 
     The view hands the cleaned data to ``accounts.services.user_signup``; ``save()`` is not
-    used, so the form never writes.
+    used, so the form never writes. It never says that an address already has an account
+    (that would tell anyone which addresses do): ``user_signup`` emails the owner instead.
     """
 
     password1, password2 = auth_forms.SetPasswordMixin.create_password_fields(
@@ -75,6 +98,14 @@ class SignupForm(CaseInsensitiveEmailMixin, auth_forms.BaseUserCreationForm):
         self.fields["email"].widget.attrs.update({"autocomplete": "email"})
         self.fields["first_name"].widget.attrs.update({"autocomplete": "given-name"})
         self.fields["last_name"].widget.attrs.update({"autocomplete": "family-name"})
+
+    def clean_email(self) -> str:
+        return User.objects.normalize_email(self.cleaned_data.get("email", "").strip())
+
+    def _get_validation_exclusions(self):
+        # The model's case-insensitive unique constraint on the address must not speak here
+        # ("Constraint ... is violated" would tell): uniqueness is the service's.
+        return super()._get_validation_exclusions() | {"email"}
 
 
 class LoginForm(auth_forms.AuthenticationForm):
@@ -145,16 +176,12 @@ class ProfileForm(forms.Form):
             return False
         if not isinstance(value, UploadedFile):
             return None
-        return clean_uploaded_image(
-            value,
-            max_bytes=settings.AVATAR_MAX_UPLOAD_BYTES,
-            max_pixels=settings.AVATAR_MAX_PIXELS,
-            max_side=settings.AVATAR_SIZE,
-        )
+        return clean_avatar_upload(value)
 
 
 class EmailChangeForm(forms.Form):
-    """A new login address, confirmed with the current password."""
+    """A new login address, confirmed with the current password. Whether another account has
+    the address is never said here: ``user_email_change`` emails that account's owner instead."""
 
     email = forms.EmailField(
         label="New email", max_length=255, widget=forms.EmailInput(attrs={"autocomplete": "email"})
@@ -173,8 +200,6 @@ class EmailChangeForm(forms.Form):
         email = User.objects.normalize_email(self.cleaned_data["email"].strip())
         if email == self.user.email:
             raise ValidationError("That is already your email address.", code="unchanged")
-        if User.objects.filter(email__iexact=email).exclude(pk=self.user.pk).exists():
-            raise ValidationError("A user with this email address already exists.", code="unique")
         return email
 
     def clean_password(self) -> str:

@@ -1,7 +1,9 @@
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.messages.storage.base import Message
+from django.shortcuts import render
 
+from accounts import throttles
 from accounts.models import AccountStatus
 from accounts.services import BANNED_MESSAGE, SUSPENDED_MESSAGE
 
@@ -32,3 +34,24 @@ class AccountStatusMiddleware:
             ):
                 messages.warning(request, SUSPENDED_MESSAGE)
         return self.get_response(request)
+
+
+class LoginThrottleMiddleware:
+    """Answer 429 (with Retry-After and the reason) when the authentication backend refuses a
+    log-in past its limit on a page that does not handle it itself: the admin's log-in, or any
+    other view that calls ``authenticate()``. The site's log-in page catches it first to show
+    its form again."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, throttles.LoginThrottled):
+            return None
+        message = f"{exception.message} Try again in {throttles.wait_message(exception.retry_after)}."
+        response = render(request, "accounts/rate_limited.html", {"throttle_message": message}, status=429)
+        response["Retry-After"] = str(exception.retry_after)
+        return response

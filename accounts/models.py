@@ -33,6 +33,10 @@ class UserManager(BaseUserManager):
         return self._create_user(email, password, **extra_fields)
 
 
+# Shown for a member who gave no name; documented in the README ("Names on public pages").
+PUBLIC_NAME_FALLBACK = "Marketplace member"
+
+
 class AccountStatus(models.TextChoices):
     ACTIVE = "active", "Active"
     SUSPENDED = "suspended", "Suspended"
@@ -153,10 +157,13 @@ class User(TriggerManagedFieldsMixin, AbstractBaseUser, PermissionsMixin):
 
     @property
     def display_name(self) -> str:
+        """The name other people see: the seller name, else the member's name, else
+        ``PUBLIC_NAME_FALLBACK``. Never any part of the email address, which only its owner
+        and staff may see (``__str__`` is the address: for the admin only, never a page)."""
         if self.is_seller and self.seller_display_name:
             return self.seller_display_name
         full = f"{self.first_name} {self.last_name}".strip()
-        return full or self.email.split("@", 1)[0]
+        return full or PUBLIC_NAME_FALLBACK
 
     def get_full_name(self) -> str:
         return self.display_name

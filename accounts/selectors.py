@@ -8,9 +8,9 @@ from accounts.models import AccountStatus, User
 
 
 def public_name(user: User) -> str:
-    """The name shown to other people: never derived from the email address (the model's
-    ``display_name`` falls back to the address's local part, fine for the owner's own menu)."""
-    return f"{user.first_name} {user.last_name}".strip() or "Marketplace member"
+    """The name shown to other people (``User.display_name``: the seller name, else the
+    member's name, else "Marketplace member"); never any part of the email address."""
+    return user.display_name
 
 
 def user_for_profile(*, user_id, viewer) -> User | None:

@@ -53,25 +53,47 @@ def _send_after_commit(*, subject: str, template: str, context: dict, to: str) -
 
 
 def user_signup(
-    *, email: str, password: str, first_name: str = "", last_name: str = "", base_url: str
-) -> User:
-    """Create an account (email not yet verified) and send it a verification link.
+    *,
+    email: str,
+    password: str,
+    first_name: str = "",
+    last_name: str = "",
+    base_url: str,
+    notify_owner: bool = True,
+) -> User | None:
+    """Create an account (email not yet verified) and send it a verification link; return it.
 
-    The case-insensitive unique index decides clashes, so two simultaneous sign-ups with
-    the same address give one account and one ``email_taken`` error, never a 500.
+    When the address already belongs to an account (as the case-insensitive unique index
+    decides, so two simultaneous sign-ups give one account and never a 500), nothing is
+    created and None is returned: the owner is told by email that someone tried to sign up
+    with their address (unless ``notify_owner`` is false: the caller's email budget for that
+    address is spent). The caller must answer exactly as for a new account either way, or
+    the sign-up page would tell strangers which addresses have accounts. The password is
+    hashed in both cases, so both take as long.
     """
+    email = User.objects.normalize_email(email.strip())
     try:
         with transaction.atomic():
             user = User.objects.create_user(
-                User.objects.normalize_email(email.strip()),
-                password,
-                first_name=first_name.strip(),
-                last_name=last_name.strip(),
+                email, password, first_name=first_name.strip(), last_name=last_name.strip()
             )
     except IntegrityError as exc:
-        if _email_taken(exc):
-            raise ServiceError(EMAIL_TAKEN_MESSAGE, code=ErrorCode.EMAIL_TAKEN) from exc
-        raise
+        if not _email_taken(exc):
+            raise
+        owner = User.objects.filter(email__iexact=email).first()
+        if owner is not None and notify_owner:
+            _send_after_commit(
+                subject="Someone tried to sign up with your email address",
+                template="accounts/email/signup_attempt.txt",
+                context={
+                    "user": owner,
+                    "login_url": _absolute(base_url, reverse("accounts:login")),
+                    "reset_url": _absolute(base_url, reverse("accounts:password_reset")),
+                },
+                to=owner.email,
+            )
+        logger.info("sign-up with an existing address: %s", owner.pk if owner else None)
+        return None
     email_verification_send(user=user, base_url=base_url)
     logger.info("account created: %s", user.pk)
     return user
@@ -117,38 +139,126 @@ def user_profile_update(
     return user
 
 
-def user_email_change(*, user: User, email: str, base_url: str) -> User:
-    """Change the login address. A new address is unverified until its link is opened; the
-    old address is told about the change. A change of letter case only keeps verification."""
+EMAIL_CHANGE_SALT = "accounts.email-change"
+
+
+def _email_change_signer() -> signing.TimestampSigner:
+    return signing.TimestampSigner(salt=EMAIL_CHANGE_SALT)
+
+
+def email_change_url(*, user: User, email: str, base_url: str) -> str:
+    """The link that moves ``user`` to ``email``: signed, timestamped, naming the account, the
+    address it had when asked (so a later change supersedes it) and the new one."""
+    token = _email_change_signer().sign_object({"id": str(user.pk), "old": user.email.lower(), "new": email})
+    return _absolute(base_url, reverse("accounts:email_change_confirm", kwargs={"token": token}))
+
+
+def user_email_change(*, user: User, email: str, base_url: str) -> bool:
+    """Ask to change the login address; return True if it changed at once.
+
+    A change of letter case only (the same mailbox) happens at once and keeps verification.
+    Any other address changes nothing yet: a link goes to the new address, and the change
+    (verified, since the link was opened there) happens when it is opened
+    (``user_email_change_confirm``). If the address belongs to another account, its owner is
+    told instead; the caller answers exactly as for a free address, so the form never says
+    which addresses have accounts.
+    """
     email = User.objects.normalize_email(email.strip())
     if email == user.email:
         raise ServiceError("That is already your email address.", code=ErrorCode.UNCHANGED)
+    if email.lower() == user.email.lower():
+        with transaction.atomic():
+            User.objects.select_for_update().only("pk").get(pk=user.pk)
+            user.email = email
+            try:
+                with transaction.atomic():
+                    user.save(update_fields=["email"])
+            except IntegrityError as exc:  # pragma: no cover - the same row holds the address
+                if _email_taken(exc):
+                    raise ServiceError(EMAIL_TAKEN_MESSAGE, code=ErrorCode.EMAIL_TAKEN) from exc
+                raise
+        return True
+    owner = User.objects.filter(email__iexact=email).exclude(pk=user.pk).first()
+    if owner is not None:
+        _send_after_commit(
+            subject="Someone tried to use your email address",
+            template="accounts/email/email_change_attempt.txt",
+            context={"user": owner, "reset_url": _absolute(base_url, reverse("accounts:password_reset"))},
+            to=owner.email,
+        )
+        return False
+    max_age_hours = settings.EMAIL_VERIFICATION_MAX_AGE // 3600
+    _send_after_commit(
+        subject="Confirm your new email address",
+        template="accounts/email/email_change_confirm.txt",
+        context={
+            "user": user,
+            "new_email": email,
+            "confirm_url": email_change_url(user=user, email=email, base_url=base_url),
+            "expires_in": f"{max_age_hours // 24} days" if max_age_hours >= 48 else f"{max_age_hours} hours",
+        },
+        to=email,
+    )
+    return False
+
+
+def user_email_change_confirm(*, token: str) -> User:
+    """Move the account to the address of an email-change link, verified (the link was opened
+    from that mailbox), and tell the old address. Locks the user row. A tampered, expired or
+    superseded link, or an address taken since, raises ``ServiceError`` and changes nothing;
+    a second visit after the change is a no-op."""
+    invalid = ServiceError(
+        "This link is not valid. Check that you opened the whole link from the email, or ask for a new one.",
+        code=ErrorCode.INVALID,
+    )
+    try:
+        payload = _email_change_signer().unsign_object(token, max_age=settings.EMAIL_VERIFICATION_MAX_AGE)
+    except signing.SignatureExpired:
+        raise ServiceError(
+            "This link has expired. Log in and change your email address again.", code=ErrorCode.EXPIRED
+        ) from None
+    except (signing.BadSignature, ValueError):
+        raise invalid from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("new"), str):
+        raise invalid
+    try:
+        user_id = uuid.UUID(str(payload.get("id")))
+    except ValueError:
+        raise invalid from None
+    new_email = payload["new"]
     with transaction.atomic():
-        locked = User.objects.select_for_update().only("email", "email_verified_at").get(pk=user.pk)
-        old_email = locked.email
-        same_mailbox = email.lower() == old_email.lower()
-        user.email = email
-        fields = ["email"]
-        if not same_mailbox:
-            user.email_verified_at = None
-            fields.append("email_verified_at")
+        user = User.objects.select_for_update().filter(pk=user_id).first()
+        if user is None or user.account_status == AccountStatus.BANNED:
+            raise invalid
+        if user.email == new_email and user.email_verified_at is not None:
+            return user
+        old_email = user.email
+        if old_email.lower() != payload.get("old"):
+            raise ServiceError(
+                "This link was sent before a later change of this account's email address. Use "
+                "the link in the newest email.",
+                code=ErrorCode.SUPERSEDED,
+            )
+        user.email = new_email
+        user.email_verified_at = timezone.now()
         try:
             with transaction.atomic():
-                user.save(update_fields=fields)
+                user.save(update_fields=["email", "email_verified_at"])
         except IntegrityError as exc:
-            user.email = old_email
-            user.email_verified_at = locked.email_verified_at
             if _email_taken(exc):
-                raise ServiceError(EMAIL_TAKEN_MESSAGE, code=ErrorCode.EMAIL_TAKEN) from exc
+                raise ServiceError(
+                    "This address now belongs to another account, so it cannot be yours as well. "
+                    "Nothing was changed.",
+                    code=ErrorCode.EMAIL_TAKEN,
+                ) from exc
             raise
-        if not same_mailbox:
-            email_verification_send(user=user, base_url=base_url)
-            _send_after_commit(
-                subject="Your email address was changed",
-                template="accounts/email/email_changed.txt",
-                context={"user": user, "old_email": old_email, "new_email": email},
-                to=old_email,
-            )
+        _send_after_commit(
+            subject="Your email address was changed",
+            template="accounts/email/email_changed.txt",
+            context={"user": user, "old_email": old_email, "new_email": new_email},
+            to=old_email,
+        )
+    logger.info("email changed: %s", user.pk)
     return user
 
 
@@ -309,6 +419,20 @@ def ensure_can_transact(user) -> None:
         raise ServiceError(BANNED_MESSAGE, code=ErrorCode.ACCOUNT_BANNED)
     if user.account_status == AccountStatus.SUSPENDED:
         raise ServiceError(SUSPENDED_MESSAGE, code=ErrorCode.ACCOUNT_SUSPENDED)
+
+
+BUY_UNVERIFIED_MESSAGE = (
+    "Verify your email address before buying: use the link we emailed you, or ask for a new "
+    "one on your profile page."
+)
+
+
+def ensure_can_buy(user) -> None:
+    """Buying needs an account in good standing and a verified email: the one rule, asked by
+    the listing page (``listings.capabilities``) and enforced by the purchase service."""
+    ensure_can_transact(user)
+    if user.email_verified_at is None:
+        raise ServiceError(BUY_UNVERIFIED_MESSAGE, code=ErrorCode.EMAIL_UNVERIFIED)
 
 
 def ensure_can_publish(user) -> None:

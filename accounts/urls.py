@@ -12,10 +12,12 @@ app_name = "accounts"
 
 account_patterns = [
     path("signup/", views.signup, name="signup"),
+    path("signup/sent/", views.signup_done, name="signup_done"),
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
     path("profile/", views.profile_edit, name="profile_edit"),
     path("email/", views.email_change, name="email_change"),
+    path("email/change/<str:token>/", views.email_change_confirm, name="email_change_confirm"),
     path("email/verify/resend/", views.verify_email_resend, name="verify_email_resend"),
     path("email/verify/<str:token>/", views.verify_email, name="verify_email"),
     path("password/change/", views.PasswordChangeView.as_view(), name="password_change"),

@@ -8,13 +8,12 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render, resolve_url
-from django.urls import reverse_lazy
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.urls import reverse, reverse_lazy
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 
 from accounts import throttles
@@ -24,6 +23,7 @@ from accounts.selectors import public_name, user_for_profile
 from accounts.services import (
     email_verification_send,
     user_email_change,
+    user_email_change_confirm,
     user_profile_update,
     user_signup,
     user_verify_email,
@@ -35,7 +35,6 @@ from marketplace.ratelimit import client_ip
 from reviews.models import Review
 from reviews.selectors import user_latest_reviews
 
-MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 PROFILE_LISTINGS_LIMIT = 24
 PROFILE_REVIEWS_LIMIT = 10
 
@@ -88,55 +87,59 @@ def signup(request):
     form = SignupForm(request.POST)
     if form.is_valid():
         data = form.cleaned_data
-        try:
-            user = user_signup(
-                email=data["email"],
-                password=data["password1"],
-                first_name=data["first_name"],
-                last_name=data["last_name"],
-                base_url=_base_url(request),
-            )
-        except ServiceError as error:
-            form.add_error("email", error.message)
-        else:
-            login(request, user, backend=MODEL_BACKEND)
-            messages.success(
-                request,
-                f"Welcome! We sent a link to {user.email}: open it to verify your email address.",
-            )
-            return redirect(next_url)
+        # The answer is the same whether or not the address has an account (no enumeration);
+        # an existing owner is emailed instead, within the address's email budget.
+        account = throttles.account_identity(data["email"])
+        notify = not throttles.account_email_blocked(ip="", account=account)
+        user_signup(
+            email=data["email"],
+            password=data["password1"],
+            first_name=data["first_name"],
+            last_name=data["last_name"],
+            base_url=_base_url(request),
+            notify_owner=notify,
+        )
+        throttles.account_email_requested(ip="", account=account)
+        return redirect(_signup_done_url(next_url))
     return render(request, template, {"form": form, "next": next_url})
 
 
+def _signup_done_url(next_url: str) -> str:
+    done = reverse("accounts:signup_done")
+    if next_url == resolve_url(settings.LOGIN_REDIRECT_URL):
+        return done
+    return f"{done}?{urlencode({'next': next_url})}"
+
+
+def signup_done(request):
+    """ "Check your email", after every sign-up: a new account and an address that already has
+    one get this same page (the owner of the latter is emailed instead of a new account)."""
+    return render(
+        request, "accounts/signup_done.html", {"next": _next_url(request, settings.LOGIN_REDIRECT_URL)}
+    )
+
+
 class LoginView(auth_views.LoginView):
-    """Log in by email. Failures are counted per client address and per account; past
-    either limit the POST gets 429 before any password is checked."""
+    """Log in by email. The throttle lives in the authentication backend
+    (``accounts.backends.ThrottledModelBackend``, shared with the admin's log-in): past a
+    limit it refuses before any password is checked, and this page answers 429 with its form."""
 
     form_class = LoginForm
     template_name = "registration/login.html"
     redirect_authenticated_user = True
 
     def post(self, request, *args, **kwargs):
-        email = request.POST.get("username", "")
-        retry_after = throttles.login_blocked(ip=client_ip(request), email=email)
-        if retry_after:
-            form = self.form_class(request, initial={"username": email})
+        try:
+            return super().post(request, *args, **kwargs)
+        except throttles.LoginThrottled as refused:
+            form = self.form_class(request, initial={"username": request.POST.get("username", "")})
             return _too_many(
                 request,
                 self.template_name,
                 self.get_context_data(form=form),
-                message="Too many failed log-in attempts.",
-                retry_after=retry_after,
+                message=refused.message,
+                retry_after=refused.retry_after,
             )
-        return super().post(request, *args, **kwargs)
-
-    def form_valid(self, form):
-        throttles.login_succeeded(email=form.get_user().email)
-        return super().form_valid(form)
-
-    def form_invalid(self, form):
-        throttles.login_failed(ip=client_ip(self.request), email=self.request.POST.get("username", ""))
-        return super().form_invalid(form)
 
 
 class LogoutView(auth_views.LogoutView):
@@ -159,7 +162,9 @@ class PasswordResetView(auth_views.PasswordResetView):
     def post(self, request, *args, **kwargs):
         address = request.POST.get("email", "")
         ip = client_ip(request)
-        retry_after = throttles.account_email_blocked(ip=ip, address=address)
+        form = self.get_form()
+        account = throttles.account_identity(form.cleaned_data["email"]) if form.is_valid() else ""
+        retry_after = throttles.account_email_blocked(ip=ip, account=account)
         if retry_after:
             return _too_many(
                 request,
@@ -168,9 +173,8 @@ class PasswordResetView(auth_views.PasswordResetView):
                 message="Too many emails were requested.",
                 retry_after=retry_after,
             )
-        form = self.get_form()
         if form.is_valid():
-            throttles.account_email_requested(ip=ip, address=form.cleaned_data["email"])
+            throttles.account_email_requested(ip=ip, account=account)
             return self.form_valid(form)
         return self.form_invalid(form)
 
@@ -182,6 +186,11 @@ class PasswordResetDoneView(auth_views.PasswordResetDoneView):
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     template_name = "registration/password_reset_confirm.html"
     success_url = reverse_lazy("accounts:password_reset_complete")
+
+    def form_valid(self, form):
+        # The owner proved control of the mailbox: the account's log-in lockout ends.
+        throttles.login_succeeded(account=throttles.identity_of(self.user))
+        return super().form_valid(form)
 
 
 class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
@@ -224,7 +233,8 @@ def verify_email_resend(request):
         messages.info(request, "Your email address is already verified.")
         return redirect("accounts:profile_edit")
     ip = client_ip(request)
-    retry_after = throttles.account_email_blocked(ip=ip, address=user.email)
+    account = throttles.identity_of(user)
+    retry_after = throttles.account_email_blocked(ip=ip, account=account)
     if retry_after:
         response = render(
             request,
@@ -237,7 +247,7 @@ def verify_email_resend(request):
         )
         response["Retry-After"] = str(retry_after)
         return response
-    throttles.account_email_requested(ip=ip, address=user.email)
+    throttles.account_email_requested(ip=ip, account=account)
     email_verification_send(user=user, base_url=_base_url(request))
     messages.success(request, f"We sent a new verification link to {user.email}.")
     return redirect("accounts:profile_edit")
@@ -245,27 +255,50 @@ def verify_email_resend(request):
 
 @login_required
 def email_change(request):
+    """A new address changes only when the link sent there is opened (``email_change_confirm``);
+    the answer is the same whether the address is free or another account's."""
     template = "accounts/email_change.html"
     if request.method != "POST":
         return render(request, template, {"form": EmailChangeForm(request.user)})
     form = EmailChangeForm(request.user, request.POST)
     if form.is_valid():
-        try:
-            user = user_email_change(
-                user=request.user, email=form.cleaned_data["email"], base_url=_base_url(request)
+        email = form.cleaned_data["email"]
+        ip = client_ip(request)
+        account = throttles.account_identity(email)
+        retry_after = throttles.account_email_blocked(ip=ip, account=account)
+        if retry_after:
+            return _too_many(
+                request,
+                template,
+                {"form": form},
+                message="Too many emails were requested.",
+                retry_after=retry_after,
             )
+        try:
+            changed = user_email_change(user=request.user, email=email, base_url=_base_url(request))
         except ServiceError as error:
             form.add_error("email", error.message)
         else:
-            if user.email_verified_at is None:
+            if changed:
+                messages.success(request, f"Your email address is now {request.user.email}.")
+            else:
+                throttles.account_email_requested(ip=ip, account=account)
                 messages.success(
                     request,
-                    f"Your email address is now {user.email}. Open the link we sent there to verify it.",
+                    f"We sent a link to {email}. Your email address changes when you open it; "
+                    f"until then you still log in with {request.user.email}.",
                 )
-            else:
-                messages.success(request, f"Your email address is now {user.email}.")
             return redirect("accounts:profile_edit")
     return render(request, template, {"form": form})
+
+
+def email_change_confirm(request, token):
+    """Opened from the emailed link, logged in or not (it proves the new mailbox)."""
+    try:
+        user = user_email_change_confirm(token=token)
+    except ServiceError as error:
+        return render(request, "accounts/email_change_confirm.html", {"error": error.message}, status=400)
+    return render(request, "accounts/email_change_confirm.html", {"new_email": user.email})
 
 
 # --- Profile ------------------------------------------------------------------------------
@@ -297,6 +330,10 @@ def profile_edit(request):
         )
         messages.success(request, "Your profile was saved.")
         return redirect("accounts:profile_edit")
+    if form.has_error("avatar", code="image_busy"):  # no decode slot in time: try again later
+        response = render(request, template, {"form": form}, status=429)
+        response["Retry-After"] = "30"
+        return response
     return render(request, template, {"form": form})
 
 

@@ -12,6 +12,7 @@ from tests.factories import UserFactory
 pytestmark = pytest.mark.django_db
 
 SIGNUP_URL = reverse("accounts:signup")
+DONE_URL = reverse("accounts:signup_done")
 GOOD_PASSWORD = "plum-Orchard-42-velvet"
 
 
@@ -40,20 +41,22 @@ def test_page_has_stable_labels_and_button(client):
     assert '<button type="submit">Sign up</button>' in html
 
 
-def test_signup_creates_an_unverified_account_logs_in_and_emails_a_link(
+def test_signup_creates_an_unverified_account_and_emails_a_link(
     client, mailoutbox, django_capture_on_commit_callbacks
 ):
+    """Changed with issue 11 (item 8): sign-up no longer logs in, since an address that already
+    has an account must get the very same answer: "check your email", then log in."""
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(SIGNUP_URL, signup_data(email="New.Member@Example.COM"))
 
     assert response.status_code == 302
-    assert response["Location"] == reverse("home")
+    assert response["Location"] == DONE_URL
     user = User.objects.get(email__iexact="new.member@example.com")
     assert user.email == "New.Member@example.com"  # the domain is normalised, the local part kept
     assert (user.first_name, user.last_name) == ("Ada", "Lovelace")
     assert user.email_verified_at is None
     assert user.check_password(GOOD_PASSWORD)
-    assert client.session[SESSION_KEY] == str(user.pk)
+    assert SESSION_KEY not in client.session
 
     assert len(mailoutbox) == 1
     message = mailoutbox[0]
@@ -62,8 +65,14 @@ def test_signup_creates_an_unverified_account_logs_in_and_emails_a_link(
     assert len(link_lines) == 1
     assert link_lines[0].startswith("http://testserver/accounts/email/verify/")
 
-    home = client.get(reverse("home"))
-    assert "open it to verify your email address" in home.content.decode()
+    done = client.get(DONE_URL)
+    assert "Check your email" in done.content.decode()
+    assert (
+        client.post(
+            reverse("accounts:login"), {"username": "new.member@example.com", "password": GOOD_PASSWORD}
+        ).status_code
+        == 302
+    )
 
 
 def test_names_are_optional(client):
@@ -85,21 +94,33 @@ def test_csrf_is_enforced():
     assert User.objects.filter(email="new.member@example.com").exists()
 
 
-def test_case_variant_of_an_existing_email_is_a_form_error(client, mailoutbox):
-    UserFactory(email="Jane.Doe@example.com")
+def test_case_variant_of_an_existing_email_is_answered_as_new_and_the_owner_told(
+    client, mailoutbox, django_capture_on_commit_callbacks
+):
+    """Changed with issue 11 (item 8): it used to say "A user with this email address already
+    exists", which told anyone which addresses have accounts."""
+    owner = UserFactory(email="Jane.Doe@example.com")
 
-    response = client.post(SIGNUP_URL, signup_data(email="jane.doe@EXAMPLE.com"))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(SIGNUP_URL, signup_data(email="jane.doe@EXAMPLE.com"))
 
-    assert response.status_code == 200
-    assert field_errors(response, "email") == ["A user with this email address already exists."]
+    assert response.status_code == 302
+    assert response["Location"] == DONE_URL
     assert User.objects.count() == 1
+    owner.refresh_from_db()
+    assert not owner.check_password(GOOD_PASSWORD)  # nothing of the account changed
     assert SESSION_KEY not in client.session
-    assert mailoutbox == []
+    (notice,) = mailoutbox
+    assert notice.to == ["Jane.Doe@example.com"]  # the owner's address as stored, not as typed
+    assert notice.subject == "Someone tried to sign up with your email address"
+    assert "http://testserver/accounts/password/reset/" in notice.body
 
 
-def test_a_concurrent_signup_that_wins_the_race_gives_a_form_error_not_a_500(client, monkeypatch):
+def test_a_concurrent_signup_that_wins_the_race_gets_the_same_answer_not_a_500(
+    client, monkeypatch, mailoutbox, django_capture_on_commit_callbacks
+):
     """The form's checks passed, then another request inserted the address: the unique
-    index refuses the row and the page says why."""
+    index refuses the row, and the answer is still "check your email"."""
     is_valid = SignupForm.is_valid
 
     def valid_then_someone_else_signs_up(form):
@@ -109,11 +130,13 @@ def test_a_concurrent_signup_that_wins_the_race_gives_a_form_error_not_a_500(cli
 
     monkeypatch.setattr(SignupForm, "is_valid", valid_then_someone_else_signs_up)
 
-    response = client.post(SIGNUP_URL, signup_data(email="RACE@example.com"))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(SIGNUP_URL, signup_data(email="RACE@example.com"))
 
-    assert response.status_code == 200
-    assert field_errors(response, "email") == ["A user with this email address already exists."]
+    assert response.status_code == 302
+    assert response["Location"] == DONE_URL
     assert User.objects.count() == 1
+    assert [message.to for message in mailoutbox] == [["race@example.com"]]
 
 
 @pytest.mark.parametrize(
@@ -146,14 +169,19 @@ def test_bad_input_gets_a_clear_error_and_creates_nothing(client, mailoutbox, ov
     assert mailoutbox == []
 
 
-def test_next_is_followed_when_it_is_local(client):
+def test_next_is_carried_to_the_login_link_when_it_is_local(client):
     response = client.post(f"{SIGNUP_URL}?next=/search/", signup_data())
-    assert response["Location"] == "/search/"
+    assert response["Location"] == f"{DONE_URL}?next=%2Fsearch%2F"
+    page = client.get(response["Location"]).content.decode()
+    assert f'href="{reverse("accounts:login")}?next=/search/"' in page
 
 
 def test_next_to_another_site_is_ignored(client):
     response = client.post(SIGNUP_URL, {**signup_data(), "next": "https://evil.example/"})
-    assert response["Location"] == reverse("home")
+    assert response["Location"] == DONE_URL
+    page = client.get(f"{DONE_URL}?next=https://evil.example/").content.decode()
+    panel = page[page.index('<section class="auth-panel"') : page.index("</section>")]
+    assert "evil.example" not in panel
 
 
 def test_logged_in_users_are_sent_home(client):
@@ -161,3 +189,10 @@ def test_logged_in_users_are_sent_home(client):
     response = client.get(SIGNUP_URL)
     assert response.status_code == 302
     assert response["Location"] == reverse("home")
+
+
+def test_check_your_email_page_needs_no_query(client, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        response = client.get(DONE_URL)
+    assert response.status_code == 200
+    assert "Check your email" in response.content.decode()
