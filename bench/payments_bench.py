@@ -36,6 +36,8 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 os.environ["DJANGO_SETTINGS_MODULE"] = "marketplace.settings"
+# Development mode (the development servers, no SECRET_KEY needed) unless the caller set DEBUG.
+os.environ.setdefault("DEBUG", "true")
 
 from benchdb import percentile, use_bench_database  # noqa: E402 (bench/ is the script's directory)
 

@@ -3,8 +3,9 @@ from django.conf import settings
 from django.contrib import admin
 
 from listings.models import Category, Favorite, Listing
-from listings.services import category_tree_changed
-from marketplace.money import format_amount
+from listings.services import category_tree_changed, listing_attributes_validate
+from marketplace.errors import ServiceError
+from marketplace.money import below_minimum_charge, format_amount, minimum_charge_message
 
 
 class CurrencyListFilter(admin.SimpleListFilter):
@@ -50,8 +51,39 @@ class CategoryAdmin(admin.ModelAdmin):
         category_tree_changed()
 
 
+class ListingAdminForm(forms.ModelForm):
+    """Staff edits obey the editor's price rule: a fixed price the payment provider can charge."""
+
+    def clean(self):
+        cleaned = super().clean()
+        price, currency = cleaned.get("price_cents"), cleaned.get("currency")
+        if (
+            cleaned.get("pricing_type") == Listing.PricingType.FIXED
+            and currency
+            and below_minimum_charge(price, currency)
+        ):
+            self.add_error("price_cents", minimum_charge_message(currency))
+        self._clean_attributes(cleaned)
+        return cleaned
+
+    def _clean_attributes(self, cleaned: dict) -> None:
+        """The details through the one check of every write path, against the (new) category's
+        schema; unambiguous spellings typed by hand in the JSON box ("11" for a number) are
+        stored typed, anything else is refused with the editor's message."""
+        category = cleaned.get("category")
+        if category is None or "attributes" not in cleaned:
+            return  # the field's own error (required, invalid JSON) is already shown
+        try:
+            cleaned["attributes"] = listing_attributes_validate(
+                category_id=category.pk, attributes=cleaned["attributes"], coerce=True
+            )
+        except ServiceError as error:
+            self.add_error("attributes", error.message)
+
+
 @admin.register(Listing)
 class ListingAdmin(admin.ModelAdmin):
+    form = ListingAdminForm
     list_display = (
         "title",
         "seller",

@@ -15,17 +15,22 @@ from dataclasses import dataclass, replace
 from django.contrib.auth.models import AnonymousUser
 
 from accounts.models import AccountStatus
-from accounts.services import ensure_can_transact
+from accounts.services import ensure_can_buy, ensure_can_transact
 from listings.lifecycle import listing_is_editable
 from listings.models import Listing, ListingStatus, ListingVisibility, PricingType
 from listings.selectors import listing_is_public
 from marketplace.errors import ErrorCode, ServiceError
+from marketplace.money import below_minimum_charge, format_amount, minimum_charge_cents
 
 OWN_LISTING_MESSAGE = "You cannot buy your own listing."
 UNAVAILABLE_MESSAGE = "This listing is not available."
 RESERVED_MESSAGE = "This item has just been reserved by another buyer."
 SOLD_MESSAGE = "This item has already been sold."
 NOT_FIXED_PRICE_MESSAGE = "This listing has no fixed price: contact the seller."
+BELOW_MINIMUM_CHARGE_MESSAGE = (
+    "This listing cannot be bought online: its price is below the smallest amount we can charge "
+    "in {currency} ({minimum}). Contact the seller."
+)
 
 # Visibilities a buyer can reach (unlisted ones through their share link); a private
 # listing is its owner's alone.
@@ -33,7 +38,9 @@ BUYER_REACHABLE_VISIBILITIES = (ListingVisibility.PUBLIC, ListingVisibility.UNLI
 # A buyer may write to the seller while the listing is for sale or a purchase is under way.
 CONTACTABLE_STATUSES = (ListingStatus.ACTIVE, ListingStatus.RESERVED)
 # Refusals about the viewer's own account, worth telling them on the page.
-ACCOUNT_CODES = frozenset({ErrorCode.ACCOUNT_SUSPENDED, ErrorCode.ACCOUNT_BANNED})
+ACCOUNT_CODES = frozenset({ErrorCode.ACCOUNT_SUSPENDED, ErrorCode.ACCOUNT_BANNED, ErrorCode.EMAIL_UNVERIFIED})
+# Refusals the page states next to where the Buy button would be.
+BUY_NOTICE_CODES = ACCOUNT_CODES | {ErrorCode.BELOW_MINIMUM_CHARGE}
 
 
 @dataclass(frozen=True)
@@ -55,19 +62,37 @@ def _account_refusal(user) -> Refusal | None:
     return None
 
 
+def _buyer_refusal(user) -> Refusal | None:
+    try:
+        ensure_can_buy(user)
+    except ServiceError as error:
+        return Refusal(error.code, error.message)
+    return None
+
+
+def _below_minimum_refusal(listing: Listing) -> Refusal:
+    minimum = format_amount(minimum_charge_cents(listing.currency), listing.currency)
+    return Refusal(
+        ErrorCode.BELOW_MINIMUM_CHARGE,
+        BELOW_MINIMUM_CHARGE_MESSAGE.format(currency=listing.currency, minimum=minimum),
+    )
+
+
 def listing_purchase_refusal(listing: Listing, buyer=None) -> Refusal | None:
     """Why ``buyer`` cannot buy ``listing`` now, or None if they can (``listing.seller`` loaded).
 
     ``buyer`` None or anonymous checks the listing alone: a visitor is offered the button and
     asked to log in by the checkout. A signed-in buyer needs an account in good standing
-    (``account_suspended`` / ``account_banned``) and someone else's listing (``own_listing``).
+    (``account_suspended`` / ``account_banned``) with a verified email (``email_unverified``:
+    ``accounts.services.ensure_can_buy``) and someone else's listing (``own_listing``).
     The listing must be reachable (public or unlisted), active (``reserved``, ``sold``, else
-    ``not_found``), fixed-price with a price (``not_fixed_price``), and its seller in good
+    ``not_found``), fixed-price with a price (``not_fixed_price``) the payment provider can
+    charge (``below_minimum_charge``: ``MINIMUM_CHARGE``), and its seller in good
     standing (``not_found``: a banned seller's listing does not exist for buyers). The first
     refusal in that order is returned.
     """
     if buyer is not None and buyer.is_authenticated:
-        refusal = _account_refusal(buyer)
+        refusal = _buyer_refusal(buyer)
         if refusal is not None:
             return refusal
         if listing.seller_id == buyer.pk:
@@ -82,6 +107,8 @@ def listing_purchase_refusal(listing: Listing, buyer=None) -> Refusal | None:
         return Refusal(ErrorCode.NOT_FOUND, UNAVAILABLE_MESSAGE)
     if listing.pricing_type != PricingType.FIXED or not listing.price_cents:
         return Refusal(ErrorCode.NOT_FIXED_PRICE, NOT_FIXED_PRICE_MESSAGE)
+    if below_minimum_charge(listing.price_cents, listing.currency):
+        return _below_minimum_refusal(listing)
     if _account_refusal(listing.seller) is not None:
         return Refusal(ErrorCode.NOT_FOUND, UNAVAILABLE_MESSAGE)
     return None
@@ -114,6 +141,14 @@ class ListingCapabilities:
     def account_notice(self) -> str | None:
         """The refusal to show a viewer whose own account stops them (suspended), else None."""
         if self.buy_refusal is not None and self.buy_refusal.code in ACCOUNT_CODES:
+            return self.buy_refusal.message
+        return None
+
+    @property
+    def buy_notice(self) -> str | None:
+        """Why there is no Buy button, where the viewer should be told (their account, a
+        price too small to charge), else None."""
+        if self.buy_refusal is not None and self.buy_refusal.code in BUY_NOTICE_CODES:
             return self.buy_refusal.message
         return None
 

@@ -29,7 +29,7 @@ from listings.services import (
     PRICE_ABOVE_ZERO,
     TITLE_MAX_LENGTH,
 )
-from marketplace.money import amount_text, parse_amount
+from marketplace.money import amount_text, below_minimum_charge, minimum_charge_message, parse_amount
 
 ATTRIBUTE_PREFIX = "attr_"
 REFRESH_BUTTON = "refresh"
@@ -317,6 +317,10 @@ class ListingForm(forms.Form):
             else:
                 if cleaned["price_cents"] == 0:
                     self.add_error("price", PRICE_ABOVE_ZERO)
+                elif cleaned.get("pricing_type") == PricingType.FIXED and below_minimum_charge(
+                    cleaned["price_cents"], currency
+                ):
+                    self.add_error("price", minimum_charge_message(currency))
         elif not text and cleaned.get("pricing_type") == PricingType.FIXED:
             self.add_error("price", FIXED_PRICE_NEEDS_PRICE)
 

@@ -37,7 +37,7 @@ from listings.selectors import (
 )
 from marketplace.errors import ErrorCode, ServiceError
 from marketplace.events import after_commit
-from marketplace.money import MAX_MAJOR_UNITS
+from marketplace.money import MAX_MAJOR_UNITS, below_minimum_charge, minimum_charge_message
 from marketplace.ratelimit import RateLimit
 
 logger = logging.getLogger(__name__)
@@ -149,14 +149,70 @@ def _category_schema(category_id) -> tuple[str, list[dict]]:
     return node.name, attribute_schema_for(node)
 
 
-def listing_attributes_validate(*, category_id, attributes) -> dict:
-    """``attributes`` checked against the category's merged schema: every key defined,
-    every required one present, each value of its type (numbers as JSON numbers, never
-    text). Returns the attributes to store; raises ``ServiceError`` naming every problem."""
+def listing_attributes_validate(*, category_id, attributes, coerce: bool = False) -> dict:
+    """``attributes`` checked against the category's merged schema (``attributes_normalise``);
+    raises ``ServiceError`` for an unknown category."""
     category_name, schema = _category_schema(category_id)
+    return attributes_normalise(
+        schema=schema, attributes=attributes, category_name=category_name, coerce=coerce
+    )
+
+
+NUMBER_TEXT = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
+BOOLEAN_TEXT = {
+    "true": True,
+    "yes": True,
+    "on": True,
+    "1": True,
+    "false": False,
+    "no": False,
+    "off": False,
+    "0": False,
+}
+
+
+def _coerced(attribute: dict, value):
+    """An unambiguous spelling of ``value`` in the attribute's type, or ``value`` unchanged:
+    ``"11"`` for a number is 11, ``"yes"`` for a boolean is true, ``"oak"`` for an enum with
+    the option ``"Oak"`` is ``"Oak"``, a number for a text is its digits."""
+    kind = attribute["type"]
+    if kind == "number" and isinstance(value, str) and NUMBER_TEXT.match(value.strip()):
+        number = Decimal(value.strip())
+        return int(number) if number == number.to_integral_value() else float(number)
+    if kind == "boolean":
+        if isinstance(value, str) and value.strip().lower() in BOOLEAN_TEXT:
+            return BOOLEAN_TEXT[value.strip().lower()]
+        if isinstance(value, int) and not isinstance(value, bool) and value in (0, 1):
+            return bool(value)
+    if kind == "enum" and isinstance(value, str):
+        matches = [option for option in attribute["options"] if option.casefold() == value.strip().casefold()]
+        if len(matches) == 1:
+            return matches[0]
+    if (
+        kind == "text"
+        and isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    ):
+        return str(value)
+    return value
+
+
+def attributes_normalise(*, schema: list[dict], attributes, category_name: str, coerce: bool = False) -> dict:
+    """The one check of a listing's details against its category's (merged) ``schema``, for
+    every write path (editor and services, admin, demo loader, ``check_attributes``).
+
+    Every key defined, every required one present, each value of its type: numbers as JSON
+    numbers (never text: a text "11" drops out of every numeric filter), booleans as true or
+    false, enums as one of the options, text stripped and at most ATTRIBUTE_TEXT_MAX_LENGTH.
+    Empty optional values are left out. With ``coerce`` (the admin's JSON box, and
+    ``check_attributes --fix`` on stored rows), unambiguous spellings are typed first
+    (``_coerced``). Returns the attributes to store; raises ``ServiceError`` naming every
+    problem.
+    """
     if not isinstance(attributes, dict):
         raise ServiceError(
-            "Listing details must be a mapping of detail names to values.", code=ErrorCode.INVALID
+            "Listing details must be a mapping of detail names to values.", code=ErrorCode.INVALID_ATTRIBUTES
         )
     by_key = {attribute["key"]: attribute for attribute in schema}
     problems = []
@@ -167,6 +223,8 @@ def listing_attributes_validate(*, category_id, attributes) -> dict:
     for attribute in schema:
         key, label, kind = attribute["key"], attribute["label"], attribute["type"]
         value = attributes.get(key)
+        if coerce:
+            value = _coerced(attribute, value)
         if isinstance(value, str) and kind in ("enum", "text"):
             value = value.strip()
         if value is None or value == "":
@@ -278,6 +336,8 @@ def _listing_values(*, data: dict, listing: Listing | None) -> dict:
         settings.CURRENCIES[values["currency"]]
     ):
         problems.append("The price is too large.")
+    elif values["pricing_type"] == PricingType.FIXED and below_minimum_charge(price, values["currency"]):
+        problems.append(minimum_charge_message(values["currency"]))
     country = values["location_country"]
     if not isinstance(country, str) or country.strip().upper() not in COUNTRY_CODES | {""}:
         problems.append(COUNTRY_MESSAGE)
@@ -428,6 +488,13 @@ def _ensure_publishable(listing: Listing) -> None:
     and details that still match the category (its schema may have changed since)."""
     if listing.pricing_type == PricingType.FIXED and listing.price_cents is None:
         raise ServiceError(FIXED_PRICE_NEEDS_PRICE, code=ErrorCode.INCOMPLETE)
+    if listing.pricing_type == PricingType.FIXED and below_minimum_charge(
+        listing.price_cents, listing.currency
+    ):
+        raise ServiceError(
+            f"Edit the listing before publishing: {minimum_charge_message(listing.currency)}",
+            code=ErrorCode.BELOW_MINIMUM_CHARGE,
+        )
     try:
         listing_attributes_validate(category_id=listing.category_id, attributes=listing.attributes)
     except ServiceError as error:

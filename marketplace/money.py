@@ -3,6 +3,7 @@
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
+from django.core import checks
 
 SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
 # Largest amount a person may type: keeps every derived sum far inside BIGINT.
@@ -54,3 +55,48 @@ def amount_text(cents: int | None, currency: str) -> str:
         return ""
     exponent = settings.CURRENCIES.get(currency, 2)
     return f"{Decimal(cents).scaleb(-exponent):.{exponent}f}"
+
+
+def minimum_charge_cents(currency: str) -> int:
+    """The smallest amount the payment provider charges in ``currency``, in minor units
+    (``MINIMUM_CHARGE``, major units, rounded up to a whole minor unit)."""
+    exponent = minor_unit_exponent(currency)
+    try:
+        minimum = Decimal(str(settings.MINIMUM_CHARGE[currency]))
+    except (KeyError, InvalidOperation):
+        raise ValueError(f"{currency} has no minimum charge in MINIMUM_CHARGE.") from None
+    return int(minimum.scaleb(exponent).to_integral_value(rounding="ROUND_CEILING"))
+
+
+def below_minimum_charge(cents: int | None, currency: str) -> bool:
+    """Whether a fixed price of ``cents`` is too small to be charged (None is no price)."""
+    return cents is not None and currency in settings.CURRENCIES and cents < minimum_charge_cents(currency)
+
+
+def minimum_charge_message(currency: str) -> str:
+    minimum = format_amount(minimum_charge_cents(currency), currency)
+    return (
+        f"The price must be at least {minimum}: payments in {currency} below that cannot be "
+        "charged. Raise the price, or choose negotiable pricing."
+    )
+
+
+@checks.register()
+def check_minimum_charges(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    """Every accepted currency has a valid minimum charge (the editor and checkout need it)."""
+    errors = []
+    for currency in settings.CURRENCIES:
+        try:
+            minimum = minimum_charge_cents(currency)
+        except ValueError:
+            minimum = -1
+        if minimum <= 0:
+            errors.append(
+                checks.Error(
+                    f"MINIMUM_CHARGE has no positive amount for {currency}.",
+                    hint="Add it in major units, e.g. MINIMUM_CHARGE=USD=0.50 (see the payment "
+                    "provider's minimum charge amounts).",
+                    id="money.E001",
+                )
+            )
+    return errors

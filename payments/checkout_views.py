@@ -14,17 +14,18 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from listings.models import Listing
+from listings.selectors import listing_for_viewer, listing_share_url
 from marketplace.errors import ErrorCode, ServiceError
 from payments.models import Transaction, TransactionStatus
 from payments.selectors import access_transaction
 from payments.services import (
     PaymentResult,
     checkout_key,
+    checkout_start_retry_after,
     transaction_cancel,
     transaction_confirm_payment,
     transaction_pay,
@@ -41,7 +42,12 @@ def _order_url(txn: Transaction) -> str:
 @login_required
 @require_POST
 def checkout_start(request, slug):
-    listing = get_object_or_404(Listing.objects.defer("search_vector"), slug=slug)
+    """Buy now. The listing is resolved by the listing page's own access rule (the share
+    token of an unlisted listing comes with the Buy form): one this buyer may not see
+    answers 404, exactly like an unknown slug."""
+    share_token = request.POST.get("share_token") or None
+    listing = listing_for_viewer(slug=slug, viewer=request.user, share_token=share_token)
+    back = listing_share_url(listing) if share_token else listing.get_absolute_url()
     try:
         txn = transaction_start(
             listing=listing,
@@ -49,8 +55,17 @@ def checkout_start(request, slug):
             idempotency_key=checkout_key(listing=listing, buyer=request.user),
         )
     except ServiceError as error:
+        if error.code == ErrorCode.RATE_LIMITED:
+            response = render(
+                request,
+                "payments/checkout_rate_limited.html",
+                {"throttle_message": error.message, "listing": listing, "listing_url": back},
+                status=429,
+            )
+            response["Retry-After"] = str(checkout_start_retry_after())
+            return response
         messages.error(request, error.message)
-        return redirect(listing.get_absolute_url())
+        return redirect(back)
     if txn.status != Status.PENDING:
         return redirect(_order_url(txn))
     return redirect("payments:checkout", transaction_id=txn.pk)

@@ -15,9 +15,12 @@ Money rules (the services book them):
   (``platform_fee_reversal``).
 - A lost dispute is settled like a full refund (the card network took the money back);
   a won dispute books the returned funds (``dispute_won``).
-- After release, a refund or a lost dispute leaves the seller holding more than their share:
-  ``transaction_reverse_due`` pulls it back from their transfer (``transfer_reversal``), or
-  books what they owe (``seller_debt``) when Stripe refuses, so the platform is never
+- After release, a refund asked for here first pulls the seller's part back from their
+  transfer (``transfer_reversal``) and only then refunds the buyer; when Stripe refuses the
+  reversal the refund is refused, unless staff refund anyway and book what the seller owes
+  (``seller_debt``). A refund or a lost dispute that Stripe reports after release (made
+  elsewhere) leaves the seller holding more than their share: ``transaction_reverse_due``
+  pulls it back, or books the ``seller_debt`` when Stripe refuses, so the platform is never
   silently out of pocket. Until then ``reconcile`` reports the transaction.
 - A payment that succeeds after its checkout was cancelled is refunded at once: the
   cancelled transaction books the ``charge`` and its ``refund``.
@@ -46,7 +49,8 @@ a detail page cannot disagree:
 And the figures that also need the transaction's own columns (:func:`transaction_figures`):
 refund remaining (total less refunds), the partial-refund cap (seller payout less refunds),
 the payout due at release (seller payout less refunds made before it), the seller's share
-and the reversal due after release.
+and the reversal due after release; and the reversal a refund needs before it is made
+(:func:`refund_reversal_cents`, the same formula on the ledger as it will be).
 """
 
 from collections.abc import Iterable
@@ -207,6 +211,12 @@ class TransactionFigures:
     refunded_in_full: bool  # status refunded (a lost dispute too), or every cent charged refunded
 
 
+def _seller_share(transaction: Transaction, status: str, refunded: int) -> int:
+    """What the seller keeps of a sale in ``status`` after ``refunded`` cents of refunds."""
+    paid_and_kept = status in (Status.PROCESSING, Status.COMPLETED, Status.DISPUTED)
+    return max(transaction.seller_payout_cents - refunded, 0) if paid_and_kept else 0
+
+
 def transaction_figures(transaction: Transaction, totals: dict[str, int] | None = None) -> TransactionFigures:
     """The figures of ``transaction`` from ``totals`` (:func:`ledger_totals`; read when not given:
     one query). Whether a refund is allowed at all (the status, the person) is not a figure:
@@ -215,8 +225,7 @@ def transaction_figures(transaction: Transaction, totals: dict[str, int] | None 
         totals = ledger_totals(transaction)
     refunded = REFUNDED.of(totals)
     payout_due = transaction.seller_payout_cents - refunded
-    paid_and_kept = transaction.status in (Status.PROCESSING, Status.COMPLETED, Status.DISPUTED)
-    share = max(payout_due, 0) if paid_and_kept else 0
+    share = _seller_share(transaction, transaction.status, refunded)
     holds = SELLER_HOLDS.of(totals)
     released = transaction.escrow_released_at is not None
     return TransactionFigures(
@@ -236,3 +245,20 @@ def transaction_figures(transaction: Transaction, totals: dict[str, int] | None 
         reversal_due=max(holds - share, 0) if released else 0,
         refunded_in_full=transaction.status == Status.REFUNDED or (0 < PAID.of(totals) <= refunded),
     )
+
+
+def refund_reversal_cents(
+    transaction: Transaction, amount_cents: int, totals: dict[str, int] | None = None
+) -> int:
+    """What must come back from the seller's transfer before refunding ``amount_cents`` more
+    (cents): after release, what the seller would hold beyond their share once the refund is
+    booked (a refund of everything that remains leaves them no share); 0 before release. The
+    same formula as ``reversal_due``, on the ledger as it will be. ``totals``: :func:`ledger_totals`
+    (read when not given: one query)."""
+    if transaction.escrow_released_at is None:
+        return 0
+    if totals is None:
+        totals = ledger_totals(transaction)
+    refunded = REFUNDED.of(totals) + amount_cents
+    status = Status.REFUNDED if refunded >= transaction.total_cents else transaction.status
+    return max(SELLER_HOLDS.of(totals) - _seller_share(transaction, status, refunded), 0)

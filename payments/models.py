@@ -73,6 +73,13 @@ class Transaction(models.Model):
     cancelled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        # Staff authority over money, beyond seeing the admin: refunding someone else's sale
+        # (the seller refunds their own without it), and paying out a payout held because the
+        # seller is not in good standing. Superusers have both.
+        permissions = [
+            ("refund_transaction", "Can refund a purchase as staff"),
+            ("release_held_payout", "Can release a payout held for a seller not in good standing"),
+        ]
         constraints = [
             choices_check("status", TransactionStatus, "payments_transaction_status_valid"),
             choices_check("payment_provider", PaymentProvider, "payments_transaction_provider_valid"),
@@ -219,3 +226,41 @@ class StripeEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_id} ({self.type})"
+
+
+class StaffDecisionKind(models.TextChoices):
+    REFUND = "refund", "Refund by staff"
+    REFUND_SELLER_DEBT = "refund_seller_debt", "Refund by staff, seller debt booked"
+    RELEASE_HELD_PAYOUT = "release_held_payout", "Held payout released"
+
+
+class StaffDecision(models.Model):
+    """A staff member's money decision on a purchase, with the reason they gave: a refund of
+    someone else's sale, a refund that booked a seller debt because Stripe would not take the
+    money back, a payout released to a seller not in good standing. Append-only (the admin
+    shows it read-only); written by ``payments.services`` in the same database transaction as
+    the decision's effect."""
+
+    Kind = StaffDecisionKind
+
+    id = models.BigAutoField(primary_key=True)
+    transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, related_name="staff_decisions")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    amount_cents = models.BigIntegerField()
+    reason = models.TextField()
+    created_at = CreatedAtField()
+
+    class Meta:
+        constraints = [
+            choices_check("kind", StaffDecisionKind, "payments_staffdecision_kind_valid"),
+            models.CheckConstraint(
+                condition=Q(amount_cents__gte=0), name="payments_staffdecision_amount_non_negative"
+            ),
+            models.CheckConstraint(
+                condition=~Q(reason__regex=r"^\s*$"), name="payments_staffdecision_reason_required"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount_cents} by {self.actor_id}"

@@ -21,6 +21,7 @@ from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
+from accounts.models import AccountStatus
 from marketplace.pagination import StatusTab, newest_first_page
 from payments import payouts
 from payments.connect import PayoutStatus, seller_payout_status
@@ -66,7 +67,8 @@ class SellerSalesPage:
     status: str
     tabs: list[StatusTab]
     # Transactions, listing and buyer joined, each with ``refunded_cents``, ``paid_out_cents``,
-    # ``owed_cents`` (ledger figures) and ``payout_wait_reason`` (a message, or "").
+    # ``owed_cents`` (ledger figures) and ``payout_wait_reason`` (a message, or ""): the payout
+    # hold (``payout_hold_reason``) on any sale in escrow, else why a due payout waits.
     sales: list[Transaction]
     next_cursor: str | None
     cursor_invalid: bool = False
@@ -162,7 +164,10 @@ def seller_sales_page(
             and sale.escrow_release_date is not None
             and sale.escrow_release_date <= now
         )
-        if waiting:
+        held = payout_hold_reason(sale, seller=seller)
+        if held:
+            sale.payout_wait_reason = held
+        elif waiting:
             if payout_status is None:
                 payout_status = seller_payout_status(user=seller)
             sale.payout_wait_reason = PAYOUT_WAIT_REASONS.get(payout_status, PAYOUT_DUE_MESSAGE)
@@ -295,7 +300,9 @@ def access_transaction(user, transaction_id, *, as_: OrderRole) -> Transaction:
     a transaction that is not theirs answers exactly like one that does not exist.
 
     ``as_``: "buyer" (its buyer), "seller" (its seller), "party" (buyer, seller or staff: the
-    order page), "refunder" (seller or staff: :func:`may_refund`'s people). One query, listing,
+    order page), "refunder" (seller or staff: the people :func:`may_refund` asks about; staff
+    without the refund permission may see the order, so they are let in here and refused
+    with 403 by the caller, not 404). One query, listing,
     buyer and seller joined. An anonymous user or a malformed id gets ``Http404`` too; an
     unknown ``as_`` is a programming error (``ValueError``).
     """
@@ -321,13 +328,92 @@ def access_transaction(user, transaction_id, *, as_: OrderRole) -> Transaction:
     return txn
 
 
+REFUND_PERMISSION = "payments.refund_transaction"
+RELEASE_HELD_PERMISSION = "payments.release_held_payout"
+RefundAuthority = Literal["seller", "staff"]
+
+
+def refund_authority(actor, transaction: Transaction) -> RefundAuthority | None:
+    """By what right ``actor`` may refund the purchase, the one rule: "seller" (its seller: a
+    seller may always give their buyer's money back), "staff" (a staff member with the
+    ``payments.refund_transaction`` permission; superusers have it: a staff refund needs a
+    reason, and may book a seller debt), or None (the buyer asks the seller; anyone else,
+    staff without the permission included, may not). ``None`` is no person: the system
+    books the refunds Stripe reports (``services.transaction_refund`` with ``actor=SYSTEM``)
+    but never issues one. The permission check reads the actor's permissions once per user
+    object (Django caches them on it; none for a superuser)."""
+    if actor is None or not getattr(actor, "is_authenticated", False):
+        return None
+    if transaction.seller_id == actor.pk:
+        return "seller"
+    if actor.is_staff and actor.has_perm(REFUND_PERMISSION):
+        return "staff"
+    return None
+
+
 def may_refund(actor, transaction: Transaction) -> bool:
-    """Who may refund a purchase, the one rule: a person who is its seller or staff (the
-    buyer asks the seller). ``None`` is no person: the system books the refunds Stripe reports
-    (``services.transaction_refund`` with ``actor=SYSTEM``) but never issues one."""
+    """``actor`` may refund the purchase (:func:`refund_authority`)."""
+    return refund_authority(actor, transaction) is not None
+
+
+def may_release_held_payout(actor) -> bool:
+    """Staff with ``payments.release_held_payout`` (superusers have it) may pay out a payout
+    held for a seller not in good standing."""
     if actor is None or not getattr(actor, "is_authenticated", False):
         return False
-    return actor.is_staff or transaction.seller_id == actor.pk
+    return actor.is_staff and actor.has_perm(RELEASE_HELD_PERMISSION)
+
+
+# --- Payouts held for sellers not in good standing ---------------------------------------------
+PAYOUT_HELD_MESSAGE = "Payout held: the seller's account is {status}; staff review it."
+# The transactions whose payout is not released yet (paid, in escrow).
+_AWAITING_PAYOUT = Q(status=TransactionStatus.PROCESSING, escrow_released_at__isnull=True)
+
+
+def seller_in_good_standing(seller) -> bool:
+    """A seller may be paid: their account is active (not suspended, not banned)."""
+    return seller.account_status == AccountStatus.ACTIVE
+
+
+def payout_hold_reason(transaction: Transaction, seller=None) -> str:
+    """Why the payout of ``transaction`` is held for staff, or "": the one rule for the order
+    page, the sales page, ``release_escrow`` and ``reconcile``. A payout is held while it is
+    not released (paid, in escrow) and the seller is not in good standing. ``seller``: the
+    seller's row if the caller has a fresher one (``transaction.seller`` otherwise: joined by
+    ``access_transaction``, one query if not)."""
+    if transaction.status != TransactionStatus.PROCESSING or transaction.escrow_released_at is not None:
+        return ""
+    seller = seller or transaction.seller
+    if seller_in_good_standing(seller):
+        return ""
+    return PAYOUT_HELD_MESSAGE.format(status=AccountStatus(seller.account_status).label.lower())
+
+
+def held_payouts(*, now: datetime | None = None) -> list[Transaction]:
+    """Payouts due (escrow date passed) and held because the seller is not in good standing,
+    oldest due first, seller joined, each with ``hold_reason`` (:func:`payout_hold_reason`).
+    One query (``txn_escrow_due``)."""
+    now = now or timezone.now()
+    rows = list(
+        Transaction.objects.filter(_AWAITING_PAYOUT, escrow_release_date__lte=now)
+        .exclude(seller__account_status=AccountStatus.ACTIVE)
+        .select_related("seller")
+        .only(
+            "id",
+            "status",
+            "escrow_released_at",
+            "escrow_release_date",
+            "seller_payout_cents",
+            "currency",
+            "seller__id",
+            "seller__email",
+            "seller__account_status",
+        )
+        .order_by("escrow_release_date", "id")
+    )
+    for row in rows:
+        row.hold_reason = payout_hold_reason(row)
+    return rows
 
 
 def receipt_confirmable(transaction: Transaction) -> bool:
@@ -353,10 +439,13 @@ class OrderCapabilities:
     is_staff: bool
     can_pay: bool  # the buyer, while unpaid
     can_confirm_receipt: bool  # the buyer, paid and in escrow, receipt not confirmed yet
-    can_refund: bool  # seller or staff (may_refund), while paid (refundable)
+    can_refund: bool  # the seller, or staff with the permission (may_refund), while paid (refundable)
     refund_remaining_cents: int = 0  # a refund in full: what remains of the charge
     refund_partial_max_cents: int = 0  # partial refunds: at most what remains of the seller payout
     refund_after_release: bool = False  # a refund now is pulled back from the seller's transfer
+    refund_as_staff: bool = False  # a staff refund (refund_authority): a reason is required
+    payout_hold_reason: str = ""  # payout_hold_reason: why the seller's payout is held, or ""
+    can_release_held_payout: bool = False  # staff with the permission, while the payout is held
 
     @property
     def sees_payout(self) -> bool:
@@ -372,7 +461,8 @@ def order_capabilities(
     read (one query) only when the user may refund and it is not given."""
     authenticated = user is not None and getattr(user, "is_authenticated", False)
     is_buyer = authenticated and transaction.buyer_id == user.pk
-    can_refund = may_refund(user, transaction) and refundable(transaction)
+    authority = refund_authority(user, transaction) if refundable(transaction) else None
+    can_refund = authority is not None
     limits = {}
     if can_refund:
         figures = figures or transaction_figures(transaction)
@@ -380,7 +470,10 @@ def order_capabilities(
             "refund_remaining_cents": figures.refund_remaining,
             "refund_partial_max_cents": figures.refund_partial_max,
             "refund_after_release": transaction.escrow_released_at is not None,
+            "refund_as_staff": authority == "staff",
         }
+    # The buyer is not told about the seller's standing; everyone else who sees the order is.
+    hold_reason = "" if is_buyer or not authenticated else payout_hold_reason(transaction)
     return OrderCapabilities(
         is_buyer=is_buyer,
         is_seller=authenticated and transaction.seller_id == user.pk,
@@ -388,6 +481,8 @@ def order_capabilities(
         can_pay=is_buyer and transaction.status == TransactionStatus.PENDING,
         can_confirm_receipt=is_buyer and receipt_confirmable(transaction),
         can_refund=can_refund,
+        payout_hold_reason=hold_reason,
+        can_release_held_payout=bool(hold_reason) and may_release_held_payout(user),
         **limits,
     )
 

@@ -20,6 +20,11 @@ urlpatterns = [
         name="order_confirm_receipt",
     ),
     path("orders/<uuid:transaction_id>/refund/", order_views.order_refund, name="order_refund"),
+    path(
+        "orders/<uuid:transaction_id>/release-payout/",
+        order_views.order_release_held_payout,
+        name="order_release_held_payout",
+    ),
     # --- connect ---
     path("connect/start/", connect_views.connect_start, name="connect_start"),
     path("connect/return/", connect_views.connect_return, name="connect_return"),

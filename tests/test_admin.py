@@ -19,7 +19,7 @@ from listings.models import Category, Favorite, Listing
 from messaging.admin import INLINE_MESSAGES
 from messaging.models import Conversation, Message
 from notifications.models import Notification
-from payments.models import LedgerEntry, StripeEvent, Transaction
+from payments.models import LedgerEntry, StaffDecision, StripeEvent, Transaction
 from reviews.models import Review
 from tests.factories import (
     CategoryFactory,
@@ -83,7 +83,25 @@ def status_change_row(reason: str = "Spam listings.") -> AccountStatusChange:
     )
 
 
+def staff_decision_row(reason: str = "Buyer never received it.") -> StaffDecision:
+    return StaffDecision.objects.create(
+        transaction=TransactionFactory(),
+        actor=UserFactory(is_staff=True),
+        kind=StaffDecision.Kind.REFUND,
+        amount_cents=100,
+        reason=reason,
+    )
+
+
 CASES = [
+    Case(
+        StaffDecision,
+        make=staff_decision_row,
+        needle=lambda: staff_decision_row("Refunded a needle sold as a sword."),
+        query="sword",
+        changelist_queries=5,  # session user, count, page (joined), date hierarchy min/max and its dates
+        addable=False,
+    ),
     Case(
         AccountStatusChange,
         make=status_change_row,

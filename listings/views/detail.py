@@ -94,6 +94,9 @@ def listing_detail(request, slug: str, share_token: str | None = None):
         "seller_banned": listing.seller.account_status == AccountStatus.BANNED,
         "favorited": listing.viewer_favorited,
         "buy_url": reverse("payments:checkout_start", args=[listing.slug]),
+        # The checkout resolves the listing by the page's own access rule: an unlisted
+        # listing's Buy form carries the share token of the URL it was opened with.
+        "share_token": share_token,
         # Messaging comes with a later issue: a plain path until its URL exists.
         "contact_url": f"/messages/new/?listing={listing.pk}",
         "edit_url": reverse("sell:listing_edit", args=[listing.pk]),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -297,11 +298,26 @@ class StripeConnectGateway:
 
 
 # --- Webhooks ---------------------------------------------------------------------------------
+def _signed_timestamp(signature: str) -> int:
+    """The header's ``t=`` value, read as the stripe library reads it (the first ``t`` item),
+    so it is the timestamp the verified signature covers."""
+    for item in signature.split(","):
+        parts = item.split("=", 2)
+        if parts[0] == "t":
+            return int(parts[1])
+    raise ValueError("no timestamp")
+
+
 def verify_webhook(payload: bytes, signature: str | None) -> dict[str, Any]:
     """The event as a plain dict, once its ``Stripe-Signature`` header matches
-    ``STRIPE_WEBHOOK_SECRET`` within the stripe library's default tolerance (300 s) and it has
-    an event's shape (id, type, created, data.object); ``InvalidWebhook`` otherwise, with a
-    short reason fit for a 400 answer.
+    ``STRIPE_WEBHOOK_SECRET``, its signed timestamp lies within
+    ``STRIPE_WEBHOOK_TOLERANCE_SECONDS`` of now on either side, and it has an event's shape
+    (id, type, created, data.object) with ``created`` not later than now plus the tolerance;
+    ``InvalidWebhook`` otherwise, with a short reason fit for a 400 answer.
+
+    The stripe library refuses only timestamps too far in the past, so a signed event dated
+    in the future would pass it (and a replay window would never close): both sides are
+    checked here, against this server's clock.
     """
     secret = settings.STRIPE_WEBHOOK_SECRET
     if not secret:
@@ -309,17 +325,24 @@ def verify_webhook(payload: bytes, signature: str | None) -> dict[str, Any]:
         raise InvalidWebhook("Webhook endpoint not configured.")
     if not signature:
         raise InvalidWebhook("Missing Stripe-Signature header.")
+    tolerance = settings.STRIPE_WEBHOOK_TOLERANCE_SECONDS
     try:
         text = payload.decode("utf-8")
         event = json.loads(text)
         if not isinstance(event, dict):
             raise InvalidWebhook("Not a Stripe event.")
         # The signature covers the raw payload; the parsed copy above is what callers store.
-        stripe.Webhook.construct_event(text, signature, secret)
+        # tolerance=None: the signature only; the time window (both sides) is checked below.
+        stripe.WebhookSignature.verify_header(text, signature, secret, tolerance=None)
     except stripe.SignatureVerificationError as error:
         raise InvalidWebhook("Invalid signature.") from error
     except ValueError as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise InvalidWebhook("Malformed payload.") from error
+    now = time.time()
+    signed_at = _signed_timestamp(signature)
+    if abs(now - signed_at) > tolerance:
+        logger.warning("Stripe webhook refused: signed at %s, %+d s from now.", signed_at, signed_at - now)
+        raise InvalidWebhook("Timestamp outside the tolerance.")
     if not (
         isinstance(event.get("id"), str)
         and event["id"]
@@ -329,4 +352,8 @@ def verify_webhook(payload: bytes, signature: str | None) -> dict[str, Any]:
         and isinstance(event["data"].get("object"), dict)
     ):
         raise InvalidWebhook("Not a Stripe event.")
+    # Stripe creates an event before it signs a delivery (retries come days later), so only
+    # the future is impossible; a stored future `created` would win every "latest" ordering.
+    if event["created"] > now + tolerance:
+        raise InvalidWebhook("Event dated in the future.")
     return event

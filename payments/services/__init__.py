@@ -6,7 +6,8 @@ disputes. The public API of the package is re-exported here; import from ``payme
   changes.
 - ``purchase``: start, cancel and expire a checkout.
 - ``checkout``: the buyer pays (the PaymentIntent attached, settled, the transaction paid).
-- ``escrow``: receipt confirmed, escrow released to the seller.
+- ``escrow``: receipt confirmed, escrow released to the seller (held for staff while the
+  seller is not in good standing).
 - ``refunds``: refunds (booked, or issued at Stripe), reversals of the seller's transfer.
 - ``disputes``: disputes opened and closed.
 
@@ -30,6 +31,7 @@ from payments.services.escrow import (
     transaction_confirm_receipt,
     transaction_release,
     transaction_release_due,
+    transaction_release_held_payout,
 )
 from payments.services.locking import NOT_FOUND_MESSAGE, transaction_lock
 from payments.services.purchase import (
@@ -37,17 +39,20 @@ from payments.services.purchase import (
     SOLD_MESSAGE,
     UNAVAILABLE_MESSAGE,
     checkout_key,
+    checkout_start_retry_after,
     transaction_cancel,
     transaction_expire,
     transaction_start,
 )
 from payments.services.refunds import (
+    REVERSAL_REFUSED_MESSAGE,
     STRIPE_DOWN_MESSAGE,
     STRIPE_REFUSED_MESSAGE,
     SYSTEM,
     ensure_can_refund,
     refund_amount_check,
     refund_issue,
+    reversal_key,
     seller_reversal_due_cents,
     transaction_book_late_payment,
     transaction_refund,
@@ -64,6 +69,7 @@ __all__ = [
     "NOT_FOUND_MESSAGE",
     "RESERVED_MESSAGE",
     "SOLD_MESSAGE",
+    "REVERSAL_REFUSED_MESSAGE",
     "STRIPE_DOWN_MESSAGE",
     "STRIPE_REFUSED_MESSAGE",
     "SYSTEM",
@@ -78,6 +84,7 @@ __all__ = [
     "payout_due_cents",
     "refund_amount_check",
     "refund_issue",
+    "reversal_key",
     "seller_reversal_due_cents",
     "transaction_attach_payment_intent",
     "transaction_book_late_payment",
@@ -93,9 +100,11 @@ __all__ = [
     "transaction_refund",
     "transaction_release",
     "transaction_release_due",
+    "transaction_release_held_payout",
     "transaction_reverse_due",
     "transaction_settle_payment_intent",
     "transaction_start",
     "checkout_key",
+    "checkout_start_retry_after",
     "transaction_transition",
 ]

@@ -7,6 +7,7 @@ minor units (cents); refusals are ``ServiceError`` with an ``ErrorCode``.
 """
 
 import logging
+import math
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -14,7 +15,8 @@ from django.db import IntegrityError
 from django.db import transaction as db_transaction
 from django.utils import timezone
 
-from accounts.services import ensure_can_transact
+from accounts.models import User
+from accounts.services import ensure_can_buy
 from listings.capabilities import (  # the messages are re-exported by payments.services
     RESERVED_MESSAGE,
     SOLD_MESSAGE,  # noqa: F401
@@ -25,6 +27,7 @@ from listings.models import Listing
 from listings.services import listing_purchase_move
 from marketplace.errors import ErrorCode, ServiceError
 from marketplace.events import after_commit
+from marketplace.ratelimit import RateLimit
 from payments import ledger
 from payments.fees import platform_fee_cents
 from payments.gateway import GatewayError, payment_gateway
@@ -43,6 +46,74 @@ def _ensure_buyable(listing: Listing, buyer) -> None:
     ensure_listing_buyable(listing, buyer)
 
 
+# Cancellations that start the buyer's cooling-off period on that listing (not a payment
+# cancelled by Stripe, nor one staff cancelled).
+COOLING_OFF_CANCELLED_BY = ("buyer", "expiry")
+
+
+def _checkout_starts_limit() -> RateLimit:
+    return RateLimit("checkout-starts", settings.CHECKOUT_STARTS_PER_HOUR, 60 * 60)
+
+
+def _minutes(seconds: float) -> str:
+    minutes = max(1, math.ceil(seconds / 60))
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+def checkout_start_retry_after() -> int:
+    """Seconds until the current window of ``CHECKOUT_STARTS_PER_HOUR`` ends (Retry-After)."""
+    return _checkout_starts_limit().retry_after()
+
+
+def checkout_start_limit_message(retry_after: int) -> str:
+    return (
+        f"You can start up to {settings.CHECKOUT_STARTS_PER_HOUR} checkouts an hour, and you have "
+        f"reached that. Try again in {_minutes(retry_after)}; your open checkouts are in your orders."
+    )
+
+
+def _ensure_not_cooling_off(listing: Listing, buyer, now: datetime) -> None:
+    """A buyer who cancelled a checkout of ``listing`` or let it expire waits
+    ``CHECKOUT_COOLING_OFF_MINUTES`` before reserving it again, so cancel + Buy cannot renew a
+    hold indefinitely. One query (index txn_buyer_created)."""
+    cooling = timedelta(minutes=settings.CHECKOUT_COOLING_OFF_MINUTES)
+    last = (
+        Transaction.objects.filter(
+            buyer_id=buyer.pk,
+            listing_id=listing.pk,
+            status=Status.CANCELLED,
+            cancelled_at__gt=now - cooling,
+            metadata__cancelled_by__in=COOLING_OFF_CANCELLED_BY,
+        )
+        .order_by("-cancelled_at")
+        .values_list("cancelled_at", flat=True)
+        .first()
+    )
+    if last is None:
+        return
+    until = last + cooling
+    ended, at = (timezone.localtime(moment).strftime("%H:%M %Z") for moment in (last, until))
+    raise ServiceError(
+        f"Your checkout of this listing ended unpaid at {ended} (cancelled or expired), and it "
+        "was released for other buyers. You can reserve it again at "
+        f"{at} (in {_minutes((until - now).total_seconds())}).",
+        code=ErrorCode.COOLING_OFF,
+    )
+
+
+def _ensure_open_checkouts_below_cap(buyer) -> None:
+    """At most ``CHECKOUT_MAX_OPEN_PER_BUYER`` unpaid checkouts per buyer. The caller holds
+    the buyer's row lock, so two Buy nows at once cannot both pass the count."""
+    cap = settings.CHECKOUT_MAX_OPEN_PER_BUYER
+    if Transaction.objects.filter(buyer_id=buyer.pk, status=Status.PENDING).count() >= cap:
+        raise ServiceError(
+            f"You already have {cap} unpaid checkout{'s' if cap != 1 else ''} open, the most "
+            "one buyer may hold. Pay for one or cancel it (in your orders) before buying "
+            "something else.",
+            code=ErrorCode.TOO_MANY_CHECKOUTS,
+        )
+
+
 def checkout_key(*, listing: Listing, buyer) -> str:
     """The idempotency key of the buyer's open checkout of ``listing``: a double submit of Buy
     now (or a reload of the POST) finds the same transaction; after a cancellation or an
@@ -57,12 +128,18 @@ def transaction_start(*, listing: Listing, buyer, idempotency_key: str) -> Trans
     """Start the purchase of ``listing`` by ``buyer``: a pending transaction and a reserved
     listing, in one atomic unit.
 
-    The listing row is locked and checked active under the lock; the partial unique index
-    "one live transaction per listing" is the last line of defence. ``idempotency_key`` (one
-    per checkout form, sent again by a retried request) makes a retry return the
-    transaction the first request created instead of a second one.
+    Locks the buyer's row (FOR NO KEY UPDATE: a buyer's checkouts start one at a time, so
+    the open-checkout cap holds under concurrency), then the listing row, checked active under
+    the lock; the partial unique index "one live transaction per listing" is the last line of
+    defence. ``idempotency_key`` (one per checkout form, sent again by a retried request)
+    makes a retry return the transaction the first request created instead of a second one.
+
+    Refusals beyond ``listing_purchase_refusal`` (which includes ``ensure_can_buy``, asked
+    again of the locked buyer row): ``cooling_off`` (the buyer cancelled or let expire a
+    checkout of this listing lately), ``too_many_checkouts`` (``CHECKOUT_MAX_OPEN_PER_BUYER``)
+    and ``rate_limited`` (``CHECKOUT_STARTS_PER_HOUR``, Redis, counting checkouts started).
     """
-    ensure_can_transact(buyer)
+    ensure_can_buy(buyer)
     key = (idempotency_key or "").strip()
     if not key or len(key) > 255:
         raise ServiceError(
@@ -71,6 +148,9 @@ def transaction_start(*, listing: Listing, buyer, idempotency_key: str) -> Trans
     bps = settings.PLATFORM_FEE_BPS
     try:
         with db_transaction.atomic():
+            locked_buyer = User.objects.select_for_update(no_key=True).filter(pk=buyer.pk).first()
+            if locked_buyer is None:
+                raise ServiceError("Log in first.", code=ErrorCode.LOGIN_REQUIRED)
             locked = (
                 Listing.objects.select_for_update(of=("self",))
                 .select_related("seller")
@@ -87,10 +167,17 @@ def transaction_start(*, listing: Listing, buyer, idempotency_key: str) -> Trans
                         "This checkout was for another listing: reload the page.", code=ErrorCode.INVALID
                     )
                 return existing
-            _ensure_buyable(locked, buyer)
+            _ensure_buyable(locked, locked_buyer)
+            now = timezone.now()
+            _ensure_not_cooling_off(locked, buyer, now)
+            _ensure_open_checkouts_below_cap(buyer)
+            limit = _checkout_starts_limit()
+            if limit.hit(str(buyer.pk)) > limit.limit:
+                raise ServiceError(
+                    checkout_start_limit_message(limit.retry_after()), code=ErrorCode.RATE_LIMITED
+                )
             subtotal = locked.price_cents
             fee = platform_fee_cents(subtotal, bps)
-            now = timezone.now()
             with db_transaction.atomic():
                 created = Transaction.objects.create(
                     listing=locked,

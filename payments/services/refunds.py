@@ -1,26 +1,52 @@
-"""Refunds asked for by the seller or staff: refund the buyer at Stripe, book it, and after
-escrow release pull the seller's part of the transfer back.
+"""Refunds asked for by the seller or staff: after escrow release, first take the seller's part
+back from their transfer, then refund the buyer at Stripe, and book both.
 
-The order of the steps is what keeps every cent accounted for when a Stripe call fails:
+The order of the steps is what keeps every cent accounted for when a Stripe call fails. All
+of it runs under the transaction's row lock (which also orders it with the
+``charge.refunded`` webhook: the webhook waits for the booking and then finds nothing left):
 
-1. Under the transaction's row lock: check the amount against the ledger, create the refund
-   at Stripe (idempotency key ``refund-<transaction>-<request key>``; the refund form carries
-   one request key, so a double submit or a retry gets the same refund back), and book it.
-   A Stripe error here changes nothing: no refund was made, nothing is booked.
-2. After release, in its own database transaction: ``transaction_reverse_due`` pulls the
-   seller's part back (or books what they owe when Stripe refuses). If Stripe cannot be
-   reached, the refund stays booked and the reversal stays due: ``reconcile`` reports the
-   transaction until the ``charge.refunded`` webhook (which Stripe retries) or a second
-   submit of the form completes it with the same idempotency key.
+1. Check the amount against the ledger (``refund_amount_check``). A refusal changes nothing.
+2. After release only: pull back from the seller's transfer what they would hold beyond their
+   share once the refund is made (``ledger.refund_reversal_cents``), through the Connect
+   gateway, with the idempotency key ``reversal-<transaction>-holds-<what the seller holds>``
+   (what the seller holds only shrinks, so a key is never reused for another reversal; the
+   webhook's ``transaction_reverse_due`` derives the same key from the same ledger, so the two
+   paths can never both reverse). If Stripe refuses (the seller's balance cannot cover it), the
+   seller's refund is refused with a message and nothing changes: no refund at Stripe, nothing
+   booked. Staff may refund anyway with ``book_seller_debt``: the buyer is refunded and what
+   the seller keeps is booked as ``seller_debt``. If Stripe cannot be reached, nothing changes.
+   A reversal made is booked (``transfer_reversal``) in the same database transaction.
+3. Refund the buyer at Stripe (idempotency key ``refund-<transaction>-<request key>``; the
+   refund form carries one request key, so a double submit or a retry gets the same refund
+   back) and book it. If Stripe refuses or cannot be reached, the reversal of step 2 is still
+   booked and committed (the money is back with the platform, and ``reconcile`` reports the
+   transaction until the buyer is refunded); the person is told, and a second submit of the
+   form finds nothing more to reverse (the seller holds only their share now) and refunds.
 
-The row lock also orders the refund with the ``charge.refunded`` webhook for it: the webhook
-waits for the booking and then finds nothing left to book.
+Before a reversal, Stripe's refunded total of the charge is compared with the ledger's: if
+Stripe has a refund the ledger lacks (a crash after the refund, before the commit), the request
+is refused until the ``charge.refunded`` webhook books it (and reverses for it).
 
+If the process dies between the reversal and the refund (or before the commit), nothing was
+booked. A retry of the form computes the same reversal with the same key from the unchanged
+ledger, so Stripe answers the reversal it already made (it is not made twice), books it, and
+goes on to refund. If it died after the refund too, Stripe's refunded total is ahead of the
+ledger: a retry is refused (nothing moves) until the ``charge.refunded`` webhook books the
+refund, and its ``transaction_reverse_due`` asks for the same reversal under the same key
+(same ledger, same amount), so that reversal is booked once. (A retry with another amount
+before that would reuse the reversal key with other parameters: Stripe refuses it and the
+person is told; nothing is reversed twice.) One case is left to ``reconcile``: the very same
+form submitted again after that webhook booked its refund looks like a new refund, so its
+reversal is made and booked before Stripe answers the old refund (found booked, nothing more
+is refunded); the seller then holds less than their share and ``reconcile`` reports the
+transaction for staff.
+
+Who may refund is ``selectors.refund_authority``: the seller of the order, or staff with the
+``payments.refund_transaction`` permission, who give a reason (a ``StaffDecision``).
 Every write here takes the row locks itself with ``locking.transaction_lock`` (listing, then
 transaction; re-entrant, so a caller's atomic block that holds them may call it). Amounts are
 minor units (cents); refusals are ``ServiceError`` with an ``ErrorCode``.
-The limits and the reversal due are ``ledger.transaction_figures``; who may refund is
-``selectors.may_refund``.
+The limits and the reversals are ``ledger``'s formulas.
 """
 
 import logging
@@ -32,9 +58,18 @@ from marketplace.events import after_commit
 from marketplace.money import format_amount
 from payments import hooks, ledger, payouts
 from payments.gateway import GatewayError, PaymentRefused, Refund, payment_gateway
-from payments.ledger import PLATFORM_FEE, REFUNDED, ledger_totals, require_positive_cents, transaction_figures
-from payments.models import LedgerEntry, LedgerKind, Transaction, TransactionStatus
-from payments.selectors import may_refund, refundable
+from payments.ledger import (
+    PLATFORM_FEE,
+    REFUNDED,
+    SELLER_HOLDS,
+    ledger_totals,
+    refund_reversal_cents,
+    require_positive_cents,
+    transaction_figures,
+)
+from payments.models import LedgerEntry, LedgerKind, StaffDecision, Transaction, TransactionStatus
+from payments.selectors import RefundAuthority, refund_authority, refundable
+from payments.services.escrow import require_reason
 from payments.services.locking import NOT_FOUND_MESSAGE, transaction_lock
 from payments.services.state import transaction_transition
 
@@ -45,6 +80,21 @@ Kind = LedgerKind
 
 STRIPE_REFUSED_MESSAGE = "Stripe could not refund this payment: {reason}"
 STRIPE_DOWN_MESSAGE = "The payment service could not be reached; nothing was refunded. Please try again."
+REVERSAL_REFUSED_MESSAGE = (
+    "Nothing was refunded: Stripe would not take {amount} of the payout already sent back from the "
+    "seller's account ({reason}). The seller needs funds in their Stripe balance; staff can refund "
+    "anyway and record the amount as owed by the seller."
+)
+REFUND_AFTER_REVERSAL_MESSAGE = (
+    " {amount} was taken back from the seller's payout and is held until the buyer is refunded: "
+    "submit the refund again."
+)
+REFUND_NOT_BOOKED_MESSAGE = (
+    "Nothing was refunded: Stripe reports a refund of this purchase that is not booked here yet. "
+    "It is booked when Stripe's notice arrives, usually within minutes; reload the page then."
+)
+NO_REFUND_PERMISSION_MESSAGE = "Only staff allowed to refund purchases can do this."
+DEBT_NEEDS_STAFF_MESSAGE = "Only staff can refund and record what the seller owes."
 
 
 # The actor of a refund nobody asked for here: one Stripe reports (``charge.refunded``), which
@@ -52,14 +102,19 @@ STRIPE_DOWN_MESSAGE = "The payment service could not be reached; nothing was ref
 SYSTEM = None
 
 
-def ensure_can_refund(transaction: Transaction, actor, *, booking: bool = False) -> None:
-    """``ServiceError`` (``NOT_FOUND``, as for an unknown purchase) unless ``actor`` may refund
-    it: ``selectors.may_refund`` (a person: the seller or staff). With ``booking``, the
-    ``SYSTEM`` actor may too (it books what Stripe already refunded)."""
+def ensure_can_refund(transaction: Transaction, actor, *, booking: bool = False) -> RefundAuthority | None:
+    """By what right ``actor`` refunds (``selectors.refund_authority``: "seller" or "staff"), or
+    ``ServiceError``: ``FORBIDDEN`` for staff without the ``payments.refund_transaction``
+    permission, ``NOT_FOUND`` (as for an unknown purchase) for anyone else. With ``booking``,
+    the ``SYSTEM`` actor may too (it books what Stripe already refunded; returns None)."""
     if booking and actor is SYSTEM:
-        return
-    if not may_refund(actor, transaction):
+        return None
+    authority = refund_authority(actor, transaction)
+    if authority is None:
+        if actor is not None and getattr(actor, "is_staff", False) and actor.is_authenticated:
+            raise ServiceError(NO_REFUND_PERMISSION_MESSAGE, code=ErrorCode.FORBIDDEN)
         raise ServiceError(NOT_FOUND_MESSAGE, code=ErrorCode.NOT_FOUND)
+    return authority
 
 
 def refund_amount_check(transaction: Transaction, amount_cents: int) -> bool:
@@ -124,25 +179,34 @@ def seller_reversal_due_cents(transaction: Transaction) -> int:
     return transaction_figures(transaction).reversal_due
 
 
+def reversal_key(transaction: Transaction, holds: int) -> str:
+    """The idempotency key of the reversal that brings what the seller holds (``SELLER_HOLDS``,
+    before it) down to their share: the refund's reversal and ``transaction_reverse_due``
+    derive the same key from the same ledger, so the two can never both reverse."""
+    return f"reversal-{transaction.pk}-holds-{holds}"
+
+
 def transaction_reverse_due(*, transaction: Transaction) -> Transaction:
     """Pull back from the seller's transfer what they hold beyond their share after a refund
-    or a lost dispute that came after release, and book it (``transfer_reversal``).
+    or a lost dispute that Stripe reported after release (made elsewhere: the dashboard, the
+    card network), and book it (``transfer_reversal``). ``refund_issue`` reverses before it
+    refunds, so after it nothing is due here.
 
     When Stripe refuses (``PaymentRefused``: their balance cannot cover it), the amount is
-    booked as ``seller_debt`` for staff to collect. ``PaymentUnavailable`` propagates
-    with nothing booked: a retry (the ``charge.refunded`` webhook, the refund form) uses the
-    same idempotency key, which is derived from the share the seller keeps (it only shrinks),
-    so it cannot reverse twice. Nothing to do before release or when nothing is due.
+    booked as ``seller_debt`` for staff to collect (the buyer has their money already).
+    ``PaymentUnavailable`` propagates with nothing booked: a retry (the ``charge.refunded``
+    webhook, the refund form) uses the same idempotency key (:func:`reversal_key`), so it
+    cannot reverse twice. Nothing to do before release or when nothing is due.
     """
     with db_transaction.atomic():
         locked = transaction_lock(transaction)
         figures = transaction_figures(locked)
-        due, share = figures.reversal_due, figures.seller_share
+        due = figures.reversal_due
         if due <= 0:  # before release, or nothing held beyond the share
             return locked
         try:
             reversal_id = payouts.payout_reversal(
-                locked, amount_cents=due, idempotency_key=f"reversal-{locked.pk}-{share}"
+                locked, amount_cents=due, idempotency_key=reversal_key(locked, figures.seller_holds)
             )
         except PaymentRefused as refusal:
             logger.warning(
@@ -194,47 +258,135 @@ def _already_booked_elsewhere(transaction: Transaction, refund: Refund) -> bool:
     return REFUNDED.of(ledger_totals(transaction)) + refund.amount_cents > charge.amount_refunded_cents
 
 
-def refund_issue(*, transaction: Transaction, amount_cents: int, actor, request_key: str) -> Transaction:
-    """Refund ``amount_cents`` of the purchase to the buyer (the seller or staff asks).
+def _recover_from_seller(locked: Transaction, amount_cents: int, *, book_seller_debt: bool) -> int:
+    """Step 2 of the module docstring: reverse what the refund needs from the seller's transfer
+    and book it. Returns what is left to book as the seller's debt (staff's ``book_seller_debt``
+    after a refusal), else 0. ``ServiceError`` when Stripe refuses (without ``book_seller_debt``)
+    or cannot be reached: nothing was reversed or booked. The caller holds the row lock."""
+    totals = ledger_totals(locked)
+    need = refund_reversal_cents(locked, amount_cents, totals)
+    if need <= 0:
+        return 0
+    try:
+        # A refund made at Stripe that the ledger lacks (a crash after it; the charge.refunded
+        # webhook books it and its reversal): reversing for this one now could pull the
+        # seller's part back twice. Wait for the ledger to catch up.
+        unbooked = payment_gateway().retrieve_charge(locked.charge_id).amount_refunded_cents > REFUNDED.of(
+            totals
+        )
+    except GatewayError as error:
+        raise ServiceError(STRIPE_DOWN_MESSAGE, code=ErrorCode.PAYMENT_UNAVAILABLE) from error
+    if unbooked:
+        raise ServiceError(REFUND_NOT_BOOKED_MESSAGE, code=ErrorCode.STALE)
+    try:
+        reversal_id = payouts.payout_reversal(
+            locked, amount_cents=need, idempotency_key=reversal_key(locked, SELLER_HOLDS.of(totals))
+        )
+    except PaymentRefused as refusal:
+        if book_seller_debt:
+            logger.warning("reversal of %s for refund of %s refused; staff book the debt", need, locked.pk)
+            return need
+        raise ServiceError(
+            REVERSAL_REFUSED_MESSAGE.format(
+                amount=format_amount(need, locked.currency),
+                reason=(refusal.user_message or refusal.message or "the request was refused").rstrip("."),
+            ),
+            code=ErrorCode.REVERSAL_REFUSED,
+        ) from refusal
+    except GatewayError as error:
+        logger.warning("reversal for refund of %s: Stripe error %s", locked.pk, error)
+        raise ServiceError(STRIPE_DOWN_MESSAGE, code=ErrorCode.PAYMENT_UNAVAILABLE) from error
+    ledger.ledger_write(locked, [(Kind.TRANSFER_REVERSAL, need, reversal_id)])
+    return 0
 
-    ``ServiceError`` with a message for the person when the rules or Stripe say no; then
-    nothing changed. Returns the transaction as booked.
+
+def refund_issue(
+    *,
+    transaction: Transaction,
+    amount_cents: int,
+    actor,
+    request_key: str,
+    reason: str = "",
+    book_seller_debt: bool = False,
+) -> Transaction:
+    """Refund ``amount_cents`` of the purchase to the buyer (the seller or staff asks); after
+    release, the seller's part comes back from their transfer first (module docstring).
+
+    ``actor``: the seller of the order, or staff with ``payments.refund_transaction``
+    (``ensure_can_refund``), who must give a ``reason`` (recorded as a ``StaffDecision``).
+    ``book_seller_debt`` (staff only): when Stripe refuses the reversal, refund anyway and book
+    what the seller keeps as ``seller_debt``. ``ServiceError`` with a message for the person
+    when the rules or Stripe say no; then nothing changed, except a reversal made before a
+    failed refund, which stays booked (the message says so). Returns the transaction as booked.
     """
-    ensure_can_refund(transaction, actor)
+    authority = ensure_can_refund(transaction, actor)
+    if authority == "staff":
+        reason = require_reason(reason)
+    elif book_seller_debt:
+        raise ServiceError(DEBT_NEEDS_STAFF_MESSAGE, code=ErrorCode.FORBIDDEN)
     key = (request_key or "").strip()
     if not key or len(key) > 100:
         raise ServiceError("This refund form has expired: reload the page.", code=ErrorCode.INVALID)
+    failure = None
     with db_transaction.atomic():
         locked = transaction_lock(transaction)
         refund_amount_check(locked, amount_cents)
+        recovered_before = transaction_figures(locked).paid_out
+        debt = _recover_from_seller(locked, amount_cents, book_seller_debt=book_seller_debt)
         try:
-            refund = payment_gateway().create_refund(
-                payment_intent_id=locked.payment_intent_id,
-                amount_cents=amount_cents,
-                idempotency_key=f"refund-{locked.pk}-{key}",
-                metadata={"transaction_id": str(locked.pk), "requested_by": str(actor.pk)},
-            )
-            booked = LedgerEntry.objects.filter(kind=LedgerKind.REFUND, external_id=refund.id).exists()
-            if not booked and _already_booked_elsewhere(locked, refund):
+            refund = _create_refund(locked, amount_cents, actor=actor, key=key)
+        except ServiceError as error:
+            failure = error  # after the block: a reversal just booked commits with it
+        else:
+            if refund is None:  # the webhook booked it already
                 return locked
-        except PaymentRefused as refusal:
-            raise ServiceError(
-                STRIPE_REFUSED_MESSAGE.format(reason=refusal.user_message or "the request was refused."),
-                code=ErrorCode.PAYMENT_REFUSED,
-            ) from refusal
-        except GatewayError as error:
-            logger.warning("refund of %s: Stripe error %s", locked.pk, error)
-            raise ServiceError(STRIPE_DOWN_MESSAGE, code=ErrorCode.PAYMENT_UNAVAILABLE) from error
-        if refund.status not in ("succeeded", "pending"):
-            raise ServiceError(
-                STRIPE_REFUSED_MESSAGE.format(reason=f"the refund is {refund.status}."),
-                code=ErrorCode.PAYMENT_REFUSED,
+            locked = transaction_refund(
+                transaction=locked, amount_cents=refund.amount_cents, refund_id=refund.id, actor=actor
             )
-        locked = transaction_refund(
-            transaction=locked, amount_cents=refund.amount_cents, refund_id=refund.id, actor=actor
-        )
+            ledger.ledger_write(locked, [(Kind.SELLER_DEBT, debt, "")])
+            if authority == "staff":
+                StaffDecision.objects.create(
+                    transaction=locked,
+                    actor=actor,
+                    kind=StaffDecision.Kind.REFUND_SELLER_DEBT if debt else StaffDecision.Kind.REFUND,
+                    amount_cents=refund.amount_cents,
+                    reason=reason,
+                )
+        if failure is not None:
+            recovered = recovered_before - transaction_figures(locked).paid_out
+    if failure is not None:
+        if recovered:
+            amount = format_amount(recovered, locked.currency)
+            failure.message += REFUND_AFTER_REVERSAL_MESSAGE.format(amount=amount)
+            failure.args = (failure.message,)
+        raise failure
+    return locked
+
+
+def _create_refund(locked: Transaction, amount_cents: int, *, actor, key: str) -> Refund | None:
+    """Step 3: the refund at Stripe; None when the ledger holds it already under another id
+    (``_already_booked_elsewhere``). ``ServiceError`` when Stripe refuses or is down."""
     try:
-        return transaction_reverse_due(transaction=locked)
-    except GatewayError:
-        logger.warning("reversal after refund of %s failed; it stays due", locked.pk, exc_info=True)
-        return locked
+        refund = payment_gateway().create_refund(
+            payment_intent_id=locked.payment_intent_id,
+            amount_cents=amount_cents,
+            idempotency_key=f"refund-{locked.pk}-{key}",
+            metadata={"transaction_id": str(locked.pk), "requested_by": str(actor.pk)},
+        )
+        booked = LedgerEntry.objects.filter(kind=LedgerKind.REFUND, external_id=refund.id).exists()
+        if not booked and _already_booked_elsewhere(locked, refund):
+            return None
+    except PaymentRefused as refusal:
+        raise ServiceError(
+            STRIPE_REFUSED_MESSAGE.format(reason=refusal.user_message or "the request was refused."),
+            code=ErrorCode.PAYMENT_REFUSED,
+        ) from refusal
+    except GatewayError as error:
+        logger.warning("refund of %s: Stripe error %s", locked.pk, error)
+        raise ServiceError(STRIPE_DOWN_MESSAGE, code=ErrorCode.PAYMENT_UNAVAILABLE) from error
+    if refund.status not in ("succeeded", "pending"):
+        raise ServiceError(
+            STRIPE_REFUSED_MESSAGE.format(reason=f"the refund is {refund.status}."),
+            code=ErrorCode.PAYMENT_REFUSED,
+        )
+    return refund

@@ -3,6 +3,7 @@
 import itertools
 from datetime import timedelta
 
+from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from payments.gateway import SimulatedConnectGateway, payment_gateway, stripe_gateway
@@ -79,6 +80,17 @@ def release(txn: Transaction) -> Transaction:
     outcome = transaction_release_due(transaction=txn, now=timezone.now() + timedelta(seconds=1))
     assert outcome == "released", outcome
     return reload(txn)
+
+
+def staff_with(*codenames: str, **fields):
+    """A staff member (not a superuser) holding the given ``payments`` permissions, e.g.
+    ``staff_with("refund_transaction")``; with none, staff who may only look."""
+    staff = UserFactory(**{"is_staff": True, **fields})
+    if codenames:
+        staff.user_permissions.add(
+            *Permission.objects.filter(content_type__app_label="payments", codename__in=codenames)
+        )
+    return staff
 
 
 def reload(txn: Transaction) -> Transaction:

@@ -9,7 +9,7 @@ from django.http import Http404
 
 from marketplace.errors import ErrorCode, ServiceError
 from payments.models import Transaction
-from payments.selectors import access_transaction, may_refund, order_capabilities
+from payments.selectors import access_transaction, may_refund, order_capabilities, refund_authority
 from payments.services import (
     SYSTEM,
     ensure_can_refund,
@@ -18,7 +18,7 @@ from payments.services import (
     transaction_refund,
 )
 from tests.factories import UserFactory
-from tests.payments.purchase_helpers import paid, release, reload, start
+from tests.payments.purchase_helpers import paid, release, reload, staff_with, start
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +27,11 @@ S = Transaction.Status
 
 @pytest.fixture
 def people():
-    return {"staff": UserFactory(is_staff=True), "stranger": UserFactory(), "anonymous": AnonymousUser()}
+    return {
+        "staff": staff_with("refund_transaction"),
+        "stranger": UserFactory(),
+        "anonymous": AnonymousUser(),
+    }
 
 
 ALLOWED = {
@@ -75,6 +79,32 @@ def test_may_refund_is_the_seller_or_staff_and_never_no_one(people):
     assert not may_refund(people["stranger"], txn)
     assert not may_refund(people["anonymous"], txn)
     assert not may_refund(None, txn)
+
+
+def test_staff_refund_only_with_the_permission_and_the_seller_always(people):
+    txn = paid()
+    assert refund_authority(txn.seller, txn) == "seller"
+    assert refund_authority(people["staff"], txn) == "staff"
+    superuser = UserFactory(is_staff=True, is_superuser=True)
+    assert refund_authority(superuser, txn) == "staff"
+    looker = staff_with()  # staff who may open the admin, without the refund permission
+    assert refund_authority(looker, txn) is None and not may_refund(looker, txn)
+    # A permission without staff status is not enough either; nor staff status without activity.
+    assert not may_refund(staff_with("refund_transaction", is_staff=False), txn)
+    assert not may_refund(staff_with("refund_transaction", is_active=False), txn)
+    # The seller needs no permission, even when they are staff without it.
+    own = paid(seller=staff_with(is_seller=True))
+    assert refund_authority(own.seller, own) == "seller"
+    with pytest.raises(ServiceError) as excinfo:
+        ensure_can_refund(txn, looker)
+    assert excinfo.value.code == ErrorCode.FORBIDDEN
+    with pytest.raises(ServiceError) as excinfo:
+        refund_issue(transaction=txn, amount_cents=100, actor=looker, request_key="k", reason="why")
+    assert excinfo.value.code == ErrorCode.FORBIDDEN
+    caps = order_capabilities(looker, txn)
+    assert caps.is_staff and not caps.can_refund and not caps.refund_as_staff
+    assert order_capabilities(people["staff"], txn).refund_as_staff
+    assert not order_capabilities(txn.seller, txn).refund_as_staff
 
 
 def test_the_system_books_refunds_but_never_issues_one():

@@ -1,10 +1,12 @@
 """The buyer's checkout: Buy (start), the checkout page, paying through localstripe, the order page."""
 
 import json
+from datetime import timedelta
 
 import pytest
 import requests
 from django.urls import reverse
+from django.utils import timezone
 
 from listings.models import Listing
 from marketplace.errors import ErrorCode, ServiceError
@@ -163,7 +165,12 @@ def test_cancel_releases_the_listing(client):
     stored = reload(txn)
     assert stored.status == Transaction.Status.CANCELLED
     assert stored.listing.status == Listing.Status.ACTIVE
-    # Buying again after a cancellation starts a new checkout.
+    # Buying again at once is refused (cooling-off: cancel + Buy must not renew a hold) ...
+    refused = client.post(reverse("payments:checkout_start", args=[stored.listing.slug]), follow=True)
+    assert "You can reserve it again at" in refused.content.decode()
+    assert not Transaction.objects.exclude(pk=txn.pk).filter(listing=stored.listing).exists()
+    # ... and once the cooling-off period is over it starts a new checkout.
+    Transaction.objects.filter(pk=txn.pk).update(cancelled_at=timezone.now() - timedelta(minutes=16))
     again = client.post(reverse("payments:checkout_start", args=[stored.listing.slug]))
     new = Transaction.objects.exclude(pk=txn.pk).get(listing=stored.listing)
     assert again["Location"] == reverse("payments:checkout", args=[new.pk])

@@ -416,3 +416,34 @@ def test_verify_webhook_returns_the_event_as_a_plain_dict_or_refuses(settings):
     settings.STRIPE_WEBHOOK_SECRET = ""
     with pytest.raises(gateway.InvalidWebhook, match="not configured"):
         verify_webhook(payload.encode(), header)
+
+
+def test_verify_webhook_refuses_timestamps_outside_the_tolerance_on_either_side(settings):
+    """The stripe library checks only the past: a signed event dated a day ahead passes it."""
+    settings.STRIPE_WEBHOOK_SECRET = "whsec_verify"
+    settings.STRIPE_WEBHOOK_TOLERANCE_SECONDS = 300
+    event = stripe_event("payment_intent.succeeded", payment_intent_object("pi_9", amount=700))
+    payload = json.dumps(event)
+    now = int(time.time())
+    ahead = sign_payload(payload, secret="whsec_verify", timestamp=now + 24 * 60 * 60)
+    stripe.Webhook.construct_event(payload, ahead, "whsec_verify")  # what the library lets through
+    for offset in (24 * 60 * 60, 400, -400, -24 * 60 * 60):
+        header = sign_payload(payload, secret="whsec_verify", timestamp=now + offset)
+        with pytest.raises(gateway.InvalidWebhook, match="Timestamp outside the tolerance"):
+            verify_webhook(payload.encode(), header)
+    for offset in (-250, 0, 250):
+        header = sign_payload(payload, secret="whsec_verify", timestamp=now + offset)
+        assert verify_webhook(payload.encode(), header) == event
+    # The signed timestamp is the first t= (the one the signature covers), not a later one.
+    header = sign_payload(payload, secret="whsec_verify", timestamp=now + 24 * 60 * 60)
+    with pytest.raises(gateway.InvalidWebhook, match="Timestamp outside the tolerance"):
+        verify_webhook(payload.encode(), f"{header},t={now}")
+
+    settings.STRIPE_WEBHOOK_TOLERANCE_SECONDS = 30 * 24 * 60 * 60
+    assert verify_webhook(payload.encode(), ahead) == event
+
+    settings.STRIPE_WEBHOOK_TOLERANCE_SECONDS = 300
+    future = dict(event, created=now + 24 * 60 * 60)
+    future_payload, future_header = signed_event(future, secret="whsec_verify")
+    with pytest.raises(gateway.InvalidWebhook, match="Event dated in the future"):
+        verify_webhook(future_payload.encode(), future_header)

@@ -12,7 +12,7 @@ from django.urls import reverse
 from payments.gateway import PaymentRefused, SimulatedConnectGateway
 from payments.ledger import PAID_OUT, REFUNDED, SELLER_DEBT, ledger_totals, transaction_figures
 from payments.models import LedgerEntry, Transaction
-from tests.payments.purchase_helpers import paid_at_stripe, release, reload
+from tests.payments.purchase_helpers import paid_at_stripe, release, reload, staff_with
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("localstripe")]
 
@@ -30,7 +30,9 @@ def data_of(body: str, attribute: str) -> list[str]:
 
 @pytest.fixture
 def sale(client, monkeypatch, django_capture_on_commit_callbacks) -> Transaction:
-    """Sold, released, then refunded in part from the order page with the reversal refused."""
+    """Sold, released, then refunded in part from the order page with the reversal refused:
+    the seller's own refund is refused (nothing changes), staff refund anyway with a reason
+    and book what the seller owes."""
     with django_capture_on_commit_callbacks(execute=True):
         txn = release(paid_at_stripe(price_cents=PRICE))
 
@@ -38,12 +40,29 @@ def sale(client, monkeypatch, django_capture_on_commit_callbacks) -> Transaction
         raise PaymentRefused("Insufficient funds in the connected account.", param="amount")
 
     monkeypatch.setattr(SimulatedConnectGateway, "create_transfer_reversal", refuse)
+    url = reverse("payments:order_refund", args=[txn.pk])
     client.force_login(txn.seller)
+    response = client.post(url, {"amount": "20.00", "request_key": "one-number"})
+    assert response.status_code == 302
+    assert (
+        LedgerEntry.objects.filter(transaction=txn)
+        .exclude(kind__in=[K.CHARGE, K.PLATFORM_FEE, K.TRANSFER])
+        .count()
+        == 0
+    )
+    client.force_login(staff_with("refund_transaction"))
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
-            reverse("payments:order_refund", args=[txn.pk]), {"amount": "20.00", "request_key": "one-number"}
+            url,
+            {
+                "amount": "20.00",
+                "request_key": "one-number-staff",
+                "reason": "Item lost",
+                "book_seller_debt": "yes",
+            },
         )
     assert response.status_code == 302
+    client.force_login(txn.seller)
     return reload(txn)
 
 

@@ -14,9 +14,16 @@ from django.urls import reverse
 from django.utils import timezone
 
 from listings.models import Listing
-from marketplace.errors import ServiceError
-from payments.gateway import PaymentUnavailable, SimulatedConnectGateway, payment_gateway
-from payments.models import LedgerEntry, StripeEvent, Transaction
+from marketplace.errors import ErrorCode, ServiceError
+from payments.gateway import (
+    PaymentRefused,
+    PaymentUnavailable,
+    SimulatedConnectGateway,
+    StripePaymentGateway,
+    payment_gateway,
+)
+from payments.models import LedgerEntry, StaffDecision, StripeEvent, Transaction
+from payments.selectors import order_capabilities
 from payments.services import (
     ledger_totals,
     refund_issue,
@@ -27,7 +34,15 @@ from payments.services import (
 )
 from tests.factories import UserFactory
 from tests.payments.conftest import TEST_WEBHOOK_SECRET
-from tests.payments.purchase_helpers import paid_at_stripe, payment_method, release, reload, start
+from tests.payments.purchase_helpers import (
+    paid,
+    paid_at_stripe,
+    payment_method,
+    release,
+    reload,
+    staff_with,
+    start,
+)
 from tests.payments.stripe_events import charge_object, payment_intent_object, post_event, stripe_event
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("localstripe")]
@@ -171,10 +186,24 @@ def test_only_the_seller_and_staff_may_refund(client):
     assert client.get(reverse("payments:order", args=[txn.pk])).status_code == 404
     assert ledger_totals(txn)[K.REFUND] == 0
 
-    client.force_login(UserFactory(is_staff=True))
-    assert b"Refund the buyer" in client.get(reverse("payments:order", args=[txn.pk])).content
-    post_refund(client, txn, "1.00")
+    # Staff who may look but lack payments.refund_transaction: no form, and 403 on POST.
+    client.force_login(staff_with())
+    page = client.get(reverse("payments:order", args=[txn.pk]))
+    assert page.status_code == 200 and b"Refund the buyer" not in page.content
+    assert post_refund(client, txn, "1.00").status_code == 403
+    assert ledger_totals(txn)[K.REFUND] == 0
+
+    client.force_login(staff_with("refund_transaction"))
+    page = client.get(reverse("payments:order", args=[txn.pk]))
+    assert b"Refund the buyer" in page.content and b'name="reason"' in page.content
+    # Staff give a reason; without one nothing changes.
+    response = post_refund(client, txn, "1.00")
+    assert flash(response) == ["Give a reason: it is recorded with the decision and shown to other staff."]
+    assert ledger_totals(txn)[K.REFUND] == 0
+    client.post(refund_url(txn), {"amount": "1.00", "request_key": "staff-1", "reason": "Buyer complained"})
     assert ledger_totals(txn)[K.REFUND] == 100
+    [decision] = StaffDecision.objects.filter(transaction=txn)
+    assert (decision.kind, decision.amount_cents, decision.reason) == ("refund", 100, "Buyer complained")
 
 
 def test_order_page_query_count_with_the_refund_form(client, django_assert_max_num_queries):
@@ -235,7 +264,12 @@ def test_a_refund_made_but_not_booked_is_booked_once_by_webhook_and_retry(client
     assert reconciles()
 
 
-def test_a_reversal_that_fails_leaves_the_refund_booked_and_the_webhook_completes_it(client, monkeypatch):
+def test_a_reversal_that_cannot_reach_stripe_refunds_nothing_and_a_retry_completes(
+    client, monkeypatch, stripe_http
+):
+    """After release the seller's part comes back first: if the Connect gateway cannot be
+    reached, the buyer is not refunded and nothing is booked; the same form again completes
+    both. (Before issue 11 the buyer was refunded first and the reversal left due.)"""
     txn = release(paid_at_stripe(price_cents=10_000))
     gateway = SimulatedConnectGateway
     real = gateway.create_transfer_reversal
@@ -244,18 +278,17 @@ def test_a_reversal_that_fails_leaves_the_refund_booked_and_the_webhook_complete
         raise PaymentUnavailable("Network down")
 
     monkeypatch.setattr(gateway, "create_transfer_reversal", down)
-    refund_issue(transaction=txn, amount_cents=1_000, actor=txn.seller, request_key="k2")
-    assert ledger_totals(txn)[K.REFUND] == 1_000
-    assert ledger_totals(txn)[K.TRANSFER_REVERSAL] == 0
-    assert not reconciles()  # the seller still holds the refunded part: reported, not silent
+    client.force_login(txn.seller)
+    assert flash(post_refund(client, txn, "10.00", key="k2")) == [refunds.STRIPE_DOWN_MESSAGE]
+    assert stripe_http.matching("POST", REFUNDS) == []  # the buyer was not refunded
+    assert ledger_totals(txn)[K.REFUND] == ledger_totals(txn)[K.TRANSFER_REVERSAL] == 0
+    assert reconciles()
 
     monkeypatch.setattr(gateway, "create_transfer_reversal", real)
-    stored = reload(txn)
-    charge = charge_object(
-        stored.charge_id, payment_intent=stored.payment_intent_id, amount=10_000, amount_refunded=1_000
-    )
-    assert post_event(client, stripe_event("charge.refunded", charge)).json()["outcome"] == "processed"
-    assert ledger_totals(txn)[K.TRANSFER_REVERSAL] == 1_000
+    post_refund(client, txn, "10.00", key="k2")
+    totals = ledger_totals(txn)
+    assert totals[K.REFUND] == totals[K.TRANSFER_REVERSAL] == 1_000
+    assert refunded_at_stripe(txn) == 1_000
     assert reconciles()
 
 
@@ -264,8 +297,15 @@ def test_staff_refund_in_full_from_the_admin_once(client):
     txn = paid_at_stripe(price_cents=5_000)
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
     changelist = reverse("admin:payments_transaction_changelist")
+    action = {"action": "refund_in_full", "_selected_action": [str(txn.pk)]}
+    # The action first asks for a reason (an intermediate page); without one nothing changes.
+    page = client.post(changelist, action)
+    assert page.status_code == 200 and b'name="reason"' in page.content
+    page = client.post(changelist, {**action, "apply": "yes", "reason": " "})
+    assert b"Give a reason: nothing was changed." in page.content
+    assert reload(txn).status == S.PROCESSING and refunded_at_stripe(txn) == 0
     for _ in range(2):
-        client.post(changelist, {"action": "refund_in_full", "_selected_action": [str(txn.pk)]})
+        client.post(changelist, {**action, "apply": "yes", "reason": "Fraudulent listing"})
     assert reload(txn).status == S.REFUNDED
     assert ledger_totals(txn)[K.REFUND] == 5_000
     assert refunded_at_stripe(txn) == 5_000
@@ -314,14 +354,16 @@ def test_two_refunds_at_once_never_exceed_the_rules(ledger_db):
     """The seller and staff refund at the same moment from two connections: the row lock makes
     the second one re-check against the first, so together they never exceed the payout."""
     txn = paid_at_stripe(price_cents=5_000)  # payout 45.00
-    people = {"seller": txn.seller, "staff": UserFactory(is_staff=True)}
+    people = {"seller": txn.seller, "staff": staff_with("refund_transaction")}
     barrier = threading.Barrier(2, timeout=20)
     outcomes = {}
 
     def refund(name):
         try:
             barrier.wait()
-            refund_issue(transaction=txn, amount_cents=3_000, actor=people[name], request_key=name)
+            refund_issue(
+                transaction=txn, amount_cents=3_000, actor=people[name], request_key=name, reason="Damaged"
+            )
             outcomes[name] = "refunded"
         except ServiceError as error:
             outcomes[name] = error.code
@@ -378,3 +420,239 @@ def test_a_payment_intent_stripe_will_not_cancel_leaves_the_cancellation_alone(
     assert len(stripe_http.matching("POST", r"/v1/payment_intents/[^/]+/cancel")) == 1
     assert reload(txn).status == S.CANCELLED  # a late success is refunded by the webhook instead
     assert reload(txn).listing.status == Listing.Status.ACTIVE
+
+
+# --- After release: the seller's part comes back before the buyer is refunded (issue 11, item 4) --
+def transfer_reversed(txn) -> int:
+    """What the Connect gateway says was reversed of the seller's transfer."""
+    return SimulatedConnectGateway()._load("transfer", reload(txn).transfer_id)["amount_reversed_cents"]
+
+
+def refuse_reversals(monkeypatch):
+    def refuse(self, **kwargs):
+        raise PaymentRefused("Insufficient funds in the connected account.", param="amount")
+
+    monkeypatch.setattr(SimulatedConnectGateway, "create_transfer_reversal", refuse)
+
+
+def test_after_release_the_reversal_comes_before_the_refund(client, monkeypatch):
+    txn = release(paid_at_stripe(price_cents=10_000))
+    calls = []
+    real_reversal = SimulatedConnectGateway.create_transfer_reversal
+    real_refund = StripePaymentGateway.create_refund
+
+    def reversal(self, **kwargs):
+        calls.append("reversal")
+        return real_reversal(self, **kwargs)
+
+    def refund(self, **kwargs):
+        calls.append("refund")
+        return real_refund(self, **kwargs)
+
+    monkeypatch.setattr(SimulatedConnectGateway, "create_transfer_reversal", reversal)
+    monkeypatch.setattr(StripePaymentGateway, "create_refund", refund)
+    client.force_login(txn.seller)
+    assert flash(post_refund(client, txn, "25.00")) == ["$25.00 was refunded to the buyer."]
+    assert calls == ["reversal", "refund"]
+    assert transfer_reversed(txn) == 2_500
+    assert reconciles()
+    calls.clear()
+    post_refund(client, txn, "75.00", key="form-2")  # the rest: the whole transfer comes back
+    assert calls == ["reversal", "refund"]
+    assert transfer_reversed(txn) == 9_000 and reload(txn).status == S.REFUNDED
+    assert reconciles()
+
+
+def test_a_refused_reversal_refuses_the_sellers_refund_and_changes_nothing(client, monkeypatch, stripe_http):
+    """The issue's input: a seller refunds after the payout and Stripe will not take the money
+    back from their account. Before, the buyer was refunded and a debt booked; now nothing
+    happens and the seller is told why."""
+    txn = release(paid_at_stripe(price_cents=10_000))
+    refuse_reversals(monkeypatch)
+    client.force_login(txn.seller)
+    for amount in ("20.00", "100.00"):  # partial and in full
+        message = flash(post_refund(client, txn, amount, key=f"form-{amount}"))[-1]
+        assert message.startswith("Nothing was refunded: Stripe would not take $")
+        assert "Insufficient funds in the connected account" in message
+    assert stripe_http.matching("POST", REFUNDS) == []  # no refund at Stripe
+    assert refunded_at_stripe(txn) == 0
+    assert set(LedgerEntry.objects.filter(transaction=txn).values_list("kind", flat=True)) == {
+        K.CHARGE,
+        K.PLATFORM_FEE,
+        K.TRANSFER,
+    }
+    assert reload(txn).status == S.COMPLETED
+    with pytest.raises(ServiceError) as excinfo:  # the debt path is staff's, not the seller's
+        refund_issue(
+            transaction=txn, amount_cents=1_000, actor=txn.seller, request_key="k", book_seller_debt=True
+        )
+    assert excinfo.value.code == ErrorCode.FORBIDDEN
+    assert reconciles()
+
+
+def test_staff_refund_after_a_refused_reversal_books_the_sellers_debt_with_a_reason(client, monkeypatch):
+    txn = release(paid_at_stripe(price_cents=10_000))
+    refuse_reversals(monkeypatch)
+    staff = staff_with("refund_transaction")
+    client.force_login(staff)
+    page = client.get(reverse("payments:order", args=[txn.pk]))
+    assert b'name="book_seller_debt"' in page.content  # after release, staff see the option
+    # Without ticking it, staff are refused like the seller.
+    response = client.post(refund_url(txn), {"amount": "30.00", "request_key": "s1", "reason": "Broken"})
+    assert flash(response)[0].startswith("Nothing was refunded")
+    assert refunded_at_stripe(txn) == 0
+    response = client.post(
+        refund_url(txn),
+        {"amount": "30.00", "request_key": "s2", "reason": "Broken on arrival", "book_seller_debt": "yes"},
+    )
+    assert flash(response)[-1] == "$30.00 was refunded to the buyer."  # after the refusal's message
+    totals = ledger_totals(txn)
+    assert (totals[K.REFUND], totals[K.SELLER_DEBT], totals[K.TRANSFER_REVERSAL]) == (3_000, 3_000, 0)
+    assert refunded_at_stripe(txn) == 3_000
+    [decision] = StaffDecision.objects.filter(transaction=txn)
+    assert (decision.kind, decision.actor_id, decision.reason) == (
+        "refund_seller_debt",
+        staff.pk,
+        "Broken on arrival",
+    )
+    page = client.get(reverse("payments:order", args=[txn.pk]))
+    assert b"data-owed" in page.content
+    assert reconciles()
+
+
+def test_staff_refund_in_full_from_the_admin_books_the_debt_when_asked(client, monkeypatch):
+    txn = release(paid_at_stripe(price_cents=5_000))
+    refuse_reversals(monkeypatch)
+    client.force_login(staff_with("refund_transaction", "view_transaction"))
+    changelist = reverse("admin:payments_transaction_changelist")
+    action = {"action": "refund_in_full", "_selected_action": [str(txn.pk)], "apply": "yes"}
+    client.post(changelist, {**action, "reason": "Counterfeit"})
+    assert reload(txn).status == S.COMPLETED and refunded_at_stripe(txn) == 0  # refused
+    client.post(changelist, {**action, "reason": "Counterfeit", "book_seller_debt": "on"})
+    assert reload(txn).status == S.REFUNDED and refunded_at_stripe(txn) == 5_000
+    assert ledger_totals(txn)[K.SELLER_DEBT] == 4_500
+    assert StaffDecision.objects.get(transaction=txn).kind == "refund_seller_debt"
+    assert reconciles()
+
+
+def test_a_crash_between_the_reversal_and_the_refund_is_completed_by_a_retry_without_reversing_twice(
+    client, monkeypatch
+):
+    txn = release(paid_at_stripe(price_cents=10_000))
+    real = refunds._create_refund
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("process killed")
+
+    monkeypatch.setattr(refunds, "_create_refund", crash)
+    with pytest.raises(RuntimeError):
+        refund_issue(transaction=txn, amount_cents=2_000, actor=txn.seller, request_key="crash")
+    assert transfer_reversed(txn) == 2_000  # reversed at Stripe...
+    assert ledger_totals(txn)[K.TRANSFER_REVERSAL] == 0  # ...nothing booked (rolled back)
+    assert refunded_at_stripe(txn) == 0
+    monkeypatch.setattr(refunds, "_create_refund", real)
+    refund_issue(transaction=txn, amount_cents=2_000, actor=txn.seller, request_key="crash")
+    assert transfer_reversed(txn) == 2_000  # the same reversal answered again, not a second one
+    totals = ledger_totals(txn)
+    assert totals[K.TRANSFER_REVERSAL] == totals[K.REFUND] == 2_000
+    assert refunded_at_stripe(txn) == 2_000
+    assert reconciles()
+
+
+def test_a_refund_stripe_refuses_after_the_reversal_keeps_the_reversal_and_a_retry_refunds(
+    client, stripe_http
+):
+    txn = release(paid_at_stripe(price_cents=10_000))
+    client.force_login(txn.seller)
+    stripe_http.fail_next("POST", REFUNDS, status=500)
+    [message] = flash(post_refund(client, txn, "10.00"))
+    assert message.startswith(refunds.STRIPE_DOWN_MESSAGE)
+    assert "$10.00 was taken back from the seller's payout" in message
+    assert ledger_totals(txn)[K.TRANSFER_REVERSAL] == 1_000 and ledger_totals(txn)[K.REFUND] == 0
+    assert not reconciles()  # reported until the buyer is refunded
+    post_refund(client, txn, "10.00")  # the same form again: nothing more to reverse
+    assert transfer_reversed(txn) == 1_000
+    assert ledger_totals(txn)[K.REFUND] == 1_000 and refunded_at_stripe(txn) == 1_000
+    assert reconciles()
+
+
+def test_a_crash_after_the_refund_waits_for_the_webhook_which_books_the_same_reversal(client, monkeypatch):
+    """Reversed and refunded at Stripe, then the process died before the commit. A retry is
+    refused while Stripe is ahead of the ledger; the charge.refunded webhook books the refund and
+    asks for the same reversal under the same key, so the seller is reversed once."""
+    txn = release(paid_at_stripe(price_cents=10_000))
+    real = refunds.transaction_refund
+
+    def crash(**kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(refunds, "transaction_refund", crash)
+    with pytest.raises(RuntimeError):
+        refund_issue(transaction=txn, amount_cents=1_500, actor=txn.seller, request_key="k3")
+    monkeypatch.setattr(refunds, "transaction_refund", real)
+    assert (transfer_reversed(txn), refunded_at_stripe(txn)) == (1_500, 1_500)
+    assert ledger_totals(txn)[K.REFUND] == 0
+
+    with pytest.raises(ServiceError) as excinfo:
+        refund_issue(transaction=txn, amount_cents=1_500, actor=txn.seller, request_key="k3")
+    assert excinfo.value.code == ErrorCode.STALE
+    assert (transfer_reversed(txn), refunded_at_stripe(txn)) == (1_500, 1_500)  # nothing moved
+
+    stored = reload(txn)
+    charge = charge_object(
+        stored.charge_id, payment_intent=stored.payment_intent_id, amount=10_000, amount_refunded=1_500
+    )
+    assert post_event(client, stripe_event("charge.refunded", charge)).json()["outcome"] == "processed"
+    totals = ledger_totals(txn)
+    assert totals[K.REFUND] == totals[K.TRANSFER_REVERSAL] == 1_500
+    assert transfer_reversed(txn) == 1_500  # the webhook's reversal was the same one
+    assert reconciles()
+
+
+def test_the_reversal_key_is_shared_by_the_refund_and_the_webhook_path():
+    txn = paid(price_cents=10_000)
+    assert refunds.reversal_key(txn, 9_000) == f"reversal-{txn.pk}-holds-9000"
+
+
+# --- Refunds need payments.refund_transaction (issue 11, item 5) ---------------------------------
+def test_the_refund_permission_exists_and_superusers_have_it():
+    txn = paid()
+    superuser = UserFactory(is_staff=True, is_superuser=True)
+    assert superuser.has_perm("payments.refund_transaction")
+    assert superuser.has_perm("payments.release_held_payout")
+    assert not UserFactory(is_staff=True).has_perm("payments.refund_transaction")
+    assert order_capabilities(superuser, txn).can_refund
+
+
+def test_the_admin_refund_action_needs_the_permission(client):
+    txn = paid_at_stripe(price_cents=5_000)
+    changelist = reverse("admin:payments_transaction_changelist")
+    client.force_login(staff_with("view_transaction"))  # may read the admin, not refund
+    page = client.get(changelist)
+    assert page.status_code == 200 and b"refund_in_full" not in page.content
+    action = {"action": "refund_in_full", "_selected_action": [str(txn.pk)], "apply": "yes", "reason": "x"}
+    client.post(changelist, action)  # forged: Django offers no such action to this user
+    assert refunded_at_stripe(txn) == 0 and ledger_totals(txn)[K.REFUND] == 0
+    client.force_login(staff_with("view_transaction", "refund_transaction"))
+    assert b"refund_in_full" in client.get(changelist).content
+    client.post(changelist, action)
+    assert reload(txn).status == S.REFUNDED and refunded_at_stripe(txn) == 5_000
+
+
+def test_the_seller_refunds_their_own_sale_without_any_permission(client):
+    txn = paid_at_stripe(price_cents=5_000)
+    assert not txn.seller.has_perm("payments.refund_transaction")
+    client.force_login(txn.seller)
+    page = client.get(reverse("payments:order", args=[txn.pk]))
+    assert b"Refund the buyer" in page.content and b'name="reason"' not in page.content  # no reason asked
+    post_refund(client, txn, "5.00")
+    assert ledger_totals(txn)[K.REFUND] == 500
+    assert not StaffDecision.objects.exists()  # the seller's right, not a staff decision
+
+
+def test_staff_order_page_query_count(client, django_assert_num_queries):
+    txn = paid_at_stripe(price_cents=5_000)
+    client.force_login(staff_with("refund_transaction"))
+    # session user, the order, the ledger, the staff member's permissions (user, groups)
+    with django_assert_num_queries(5):
+        assert b"Refund the buyer" in client.get(reverse("payments:order", args=[txn.pk])).content

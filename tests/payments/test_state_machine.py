@@ -24,7 +24,7 @@ from payments.services import (
     transaction_transition,
 )
 from tests.factories import ListingFactory, TransactionFactory, UserFactory
-from tests.payments.purchase_helpers import paid, released, reload, start
+from tests.payments.purchase_helpers import paid, released, reload, staff_with, start
 
 pytestmark = pytest.mark.django_db
 
@@ -302,7 +302,9 @@ def test_refund_rules():
         transaction_refund(transaction=txn, amount_cents=10_001, refund_id="re_big", actor=None)
     with pytest.raises(ServiceError):  # a stranger
         transaction_refund(transaction=txn, amount_cents=100, refund_id="re_x", actor=UserFactory())
-    staff = UserFactory(is_staff=True)
+    with pytest.raises(ServiceError):  # staff without the refund permission
+        transaction_refund(transaction=txn, amount_cents=100, refund_id="re_y", actor=staff_with())
+    staff = staff_with("refund_transaction")
     transaction_refund(transaction=txn, amount_cents=100, refund_id="re_s", actor=staff)
     transaction_refund(transaction=txn, amount_cents=100, refund_id="re_s", actor=staff)  # replay
     assert ledger_totals(txn)[K.REFUND] == 100

@@ -128,6 +128,51 @@ class TestSignature:
         assert reload(txn).status == S.PENDING
         assert not StripeEvent.objects.exists()
 
+    DAY = 24 * 60 * 60
+
+    @pytest.mark.parametrize(
+        ("signed_offset", "created_offset", "reason"),
+        [
+            (DAY, 0, "Timestamp outside the tolerance."),  # the input: a day ahead
+            (301, 0, "Timestamp outside the tolerance."),  # just past the window, ahead
+            (-DAY, 0, "Timestamp outside the tolerance."),
+            (-301, 0, "Timestamp outside the tolerance."),  # just past the window, behind
+            (0, DAY, "Event dated in the future."),  # signed now, the event itself ahead
+        ],
+        ids=["a-day-ahead", "just-ahead", "a-day-ago", "just-ago", "created-ahead"],
+    )
+    def test_correctly_signed_but_out_of_time_is_400_and_changes_nothing(
+        self, client, signed_offset, created_offset, reason
+    ):
+        txn = start()
+        now = int(time.time())
+        event = succeeded_event(txn, created=now + created_offset)
+        response = post_event(client, event, timestamp=now + signed_offset)
+        assert response.status_code == 400
+        assert response.content.decode() == reason
+        assert reload(txn).status == S.PENDING
+        assert not StripeEvent.objects.exists()
+
+    @pytest.mark.parametrize("offset", [-290, 290], ids=["signed-just-ago", "signed-just-ahead"])
+    def test_within_the_tolerance_either_side_is_processed(self, client, offset):
+        txn = start()
+        now = int(time.time())
+        # A retried event was created long before this delivery: only the signature is recent.
+        event = succeeded_event(txn, created=now - 3 * self.DAY)
+        ok(post_event(client, event, timestamp=now + offset), "processed")
+        assert reload(txn).status == S.PROCESSING
+        assert StripeEvent.objects.get().event_id == event["id"]
+
+    def test_tolerance_is_a_setting(self, client, settings):
+        settings.STRIPE_WEBHOOK_TOLERANCE_SECONDS = 3600
+        txn = start()
+        now = int(time.time())
+        ok(post_event(client, succeeded_event(txn), timestamp=now + 1800), "processed")
+        settings.STRIPE_WEBHOOK_TOLERANCE_SECONDS = 60
+        late = succeeded_event(start())
+        assert post_event(client, late, timestamp=now - 120).status_code == 400
+        assert not StripeEvent.objects.filter(event_id=late["id"]).exists()
+
     def test_missing_signature_is_400(self, client):
         txn = start()
         response = client.post(

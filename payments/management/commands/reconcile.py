@@ -5,7 +5,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from marketplace.money import format_amount
 from payments.ledger import DISPUTED, PAID, PAID_OUT, PLATFORM_FEE, REFUNDED, SELLER_DEBT, SELLER_HOLDS
+from payments.selectors import held_payouts
 
 # Ledger figures per transaction, each from its one definition in ``payments.ledger``:
 # c charged (PAID), f platform fee kept (PLATFORM_FEE), p paid out to the seller (PAID_OUT),
@@ -80,7 +82,8 @@ class Command(BaseCommand):
         "Prove from the ledger that every transaction's money adds up for its status (charges = "
         "transfers + platform fees + refunds, reversals netted; a refund after release whose "
         "transfer is not pulled back yet does not add up), and list transactions stuck "
-        "in pending, processing or disputed for longer than TRANSACTION_STUCK_HOURS. Exits "
+        "in pending, processing or disputed for longer than TRANSACTION_STUCK_HOURS, and payouts "
+        "held for staff because the seller is not in good standing (listed, not an error). Exits "
         "non-zero when anything is off. Changes nothing (its totals go to a temporary table)."
     )
 
@@ -101,6 +104,10 @@ class Command(BaseCommand):
             cursor.execute(SUMMARY)
             summary = cursor.fetchone()
             cursor.execute(DROP_TOTALS)
+            held = held_payouts()
+        # A held payout waits for staff on purpose: listed as such, not as stuck.
+        held_ids = {txn.pk for txn in held}
+        stuck = [row for row in stuck if row[0] not in held_ids]
         checked, completed, charged, paid_out, fees, refunded, disputed, debtors, owed = summary
         for row in off:
             self.stdout.write(
@@ -113,6 +120,11 @@ class Command(BaseCommand):
         hours = settings.TRANSACTION_STUCK_HOURS
         for transaction_id, status, since in stuck:
             self.stdout.write(f"STUCK {transaction_id} {status} since {since.isoformat()} (> {hours} h)")
+        for txn in held:
+            self.stdout.write(
+                f"HELD {txn.pk} {format_amount(txn.seller_payout_cents, txn.currency)} to seller "
+                f"{txn.seller_id} since {txn.escrow_release_date.isoformat()}: {txn.hold_reason}"
+            )
         self.stdout.write(
             f"{checked} transactions checked ({completed} completed): charged {charged or 0}, "
             f"paid out {paid_out or 0}, platform fees {fees or 0}, refunded {refunded or 0}, "
@@ -122,6 +134,11 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Sellers owe {owed} (minor units) on {debtors} transactions whose transfer Stripe would "
                 "not reverse: see ledger entries of kind seller_debt."
+            )
+        if held:
+            self.stdout.write(
+                f"{len(held)} payouts are held for staff (sellers not in good standing): release them "
+                "with a reason from the Transaction admin, or refund the buyers."
             )
         if off or stuck:
             raise CommandError(f"{len(off)} transactions do not reconcile; {len(stuck)} are stuck.")

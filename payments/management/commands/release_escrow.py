@@ -4,6 +4,7 @@ from django.utils import timezone
 
 from marketplace.errors import ServiceError
 from payments.models import Transaction
+from payments.selectors import held_payouts
 from payments.services import transaction_release_due
 
 
@@ -12,7 +13,9 @@ class Command(BaseCommand):
         "Pay sellers whose escrow is due (processing transactions past escrow_release_date), "
         "completing the transaction and selling the listing. Safe to run twice or concurrently: "
         "each row is taken with SKIP LOCKED and re-checked under its lock, so it is transferred "
-        "once. Sellers without a payout-ready account wait."
+        "once. Sellers without a payout-ready account wait; payouts of sellers not in good standing "
+        "(suspended or banned) are held for staff (reconcile lists them; the Transaction admin "
+        "releases them with a reason, or staff refund the buyer)."
     )
 
     def add_arguments(self, parser):
@@ -28,9 +31,13 @@ class Command(BaseCommand):
             )
         ).order_by("escrow_release_date")
         if dry_run:
-            self.stdout.write(f"{due.count()} transactions are due for release.")
+            held = len(held_payouts(now=now))
+            self.stdout.write(
+                f"{due.count()} transactions are due for release ({held} of them held for staff: the "
+                "seller is not in good standing)."
+            )
             return
-        outcomes = {"released": 0, "waiting": 0, "skipped": 0, "failed": 0}
+        outcomes = {"released": 0, "held": 0, "waiting": 0, "skipped": 0, "failed": 0}
         for transaction in due.only("pk", "listing_id").iterator():
             try:
                 outcomes[transaction_release_due(transaction=transaction, now=now)] += 1
@@ -41,7 +48,8 @@ class Command(BaseCommand):
                 outcomes["failed"] += 1
                 self.stderr.write(f"{transaction.pk}: {type(error).__name__}: {error}")
         self.stdout.write(
-            "Released {released}; waiting for the seller's payout account {waiting}; "
+            "Released {released}; held for staff (seller not in good standing) {held}; "
+            "waiting for the seller's payout account {waiting}; "
             "skipped (taken by another run or no longer due) {skipped}; failed {failed}.".format(**outcomes)
         )
         if outcomes["failed"]:
