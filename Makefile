@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test services stop migrate lint format install
+.PHONY: run serve test services stop migrate lint format install
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,16 +21,34 @@ services: $(INSTALLED)
 	$(BIN)/python -m marketplace.embedded start
 
 stop:
+	$(BIN)/python -m marketplace.serve stop
 	$(BIN)/python -m marketplace.embedded stop
 
 migrate: services
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py partitions
 
-run: migrate
+# Development mode is explicit (DEBUG defaults to false): `make run` runs with DEBUG=true and
+# writes it to .data/dev.env, so manage.py commands typed in this checkout are in development
+# mode too. Delete that file to make the checkout production-like.
+DEV_ENV := .data/dev.env
+
+$(DEV_ENV):
+	mkdir -p $(dir $@)
+	printf '%s\n' '# Written by make run: this checkout is a development machine.' 'DEBUG=true' > $@
+
+run: export DEBUG ?= true
+run: migrate $(DEV_ENV)
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/python manage.py seed_demo --if-empty --listings 300
+	$(BIN)/python manage.py refresh_search_lexicon
 	$(BIN)/daphne -b $(HOST) -p $(PORT) marketplace.asgi:application
+
+# Production-style (DEBUG=false: SECRET_KEY and ALLOWED_HOSTS required): checks, collectstatic,
+# uvicorn workers, bounded shutdown on SIGTERM (marketplace/serve.py). `make stop` stops it.
+serve: export DEBUG = false
+serve: migrate
+	$(BIN)/python -m marketplace.serve --host $(HOST) --port $(PORT)
 
 test: services
 	$(BIN)/ruff check .

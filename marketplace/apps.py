@@ -17,3 +17,5 @@ class MarketplaceConfig(AppConfig):
 
     def ready(self) -> None:
         connection_created.connect(refuse_old_postgresql, dispatch_uid="refuse_old_postgresql")
+        # Registers the system checks: minimum charges (money), production mode (checks).
+        from marketplace import checks, money  # noqa: F401

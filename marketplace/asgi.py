@@ -10,11 +10,15 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from marketplace.checks import refuse_to_serve_with_errors  # noqa: E402
+from marketplace.media import with_media  # noqa: E402
 from marketplace.routing import websocket_urlpatterns  # noqa: E402
+
+refuse_to_serve_with_errors()
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": with_media(django_asgi_app),
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -35,6 +35,8 @@ class ErrorCode(StrEnum):
     OWN_ACCOUNT = "own_account"
     OWN_LISTING = "own_listing"
     RATE_LIMITED = "rate_limited"
+    TOO_MANY_CHECKOUTS = "too_many_checkouts"
+    COOLING_OFF = "cooling_off"
     # State
     INVALID_TRANSITION = "invalid_transition"
     NOT_EDITABLE = "not_editable"
@@ -43,6 +45,7 @@ class ErrorCode(StrEnum):
     RESERVED = "reserved"
     SOLD = "sold"
     NOT_FIXED_PRICE = "not_fixed_price"
+    BELOW_MINIMUM_CHARGE = "below_minimum_charge"
     # Money
     AMOUNT_MISMATCH = "amount_mismatch"
     TOO_MUCH = "too_much"
@@ -51,6 +54,7 @@ class ErrorCode(StrEnum):
     PAYMENT_DECLINED = "payment_declined"
     PAYMENT_REFUSED = "payment_refused"
     PAYMENT_UNAVAILABLE = "payment_unavailable"
+    REVERSAL_REFUSED = "reversal_refused"  # the seller's payout could not be taken back
     # Files
     INVALID_IMAGE = "invalid_image"
     CORRUPT_IMAGE = "corrupt_image"
@@ -60,6 +64,8 @@ class ErrorCode(StrEnum):
     TOO_MANY_PHOTOS = "too_many_photos"
     PHOTO_NOT_FOUND = "photo_not_found"
     STORAGE_FAILED = "storage_failed"
+    UNSUPPORTED_IMAGE = "unsupported_image"
+    IMAGE_BUSY = "image_busy"  # no decode slot freed up in time: try again (429)
 
 
 class ServiceError(Exception):

@@ -8,18 +8,26 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import environ
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".data" / "services.env")
+# Development mode is explicit: `make run` writes DEBUG=true to .data/dev.env (a development
+# checkout); tests/settings.py sets it for the tests. Anything else runs in production mode.
+environ.Env.read_env(BASE_DIR / ".data" / "dev.env")
 
-DEBUG = env.bool("DEBUG", default=True)
+DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is false.")
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set when DEBUG is false (production mode, the default). "
+            "For development, run `make run` once (it writes DEBUG=true to .data/dev.env) "
+            "or set DEBUG=true."
+        )
     SECRET_KEY = "django-insecure-development-only-key-never-use-in-production"  # noqa: S105
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
@@ -50,12 +58,14 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "marketplace.csp.ContentSecurityPolicyMiddleware",  # CONTENT_SECURITY_POLICY below
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "accounts.middleware.AccountStatusMiddleware",  # after messages: it leaves a notice
+    "accounts.middleware.LoginThrottleMiddleware",  # 429 for a throttled log-in (admin's too)
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -121,6 +131,8 @@ CHANNEL_LAYERS = {
 
 # --- Auth -----------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
+# The only backend: ModelBackend behind the log-in throttle, so every way in is throttled.
+AUTHENTICATION_BACKENDS = ["accounts.backends.ThrottledModelBackend"]
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
@@ -141,7 +153,9 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / ".data" / "staticfiles"
+# `collectstatic` writes here; in production mode (manifest storage) run it with the same
+# settings as the server (`make serve` does), or every page answers 500.
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / ".data" / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / ".data" / "media")
@@ -156,6 +170,12 @@ STORAGES = {
 }
 
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# SMTP (EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend) in production.
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Marketplace <no-reply@marketplace.local>")
 # Absolute links in emails sent outside a request (receipts sent from Stripe's webhook).
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
@@ -167,6 +187,9 @@ DEFAULT_CURRENCY = env.str("DEFAULT_CURRENCY", default="USD")
 # Search: counts stop at this many matches ("1,000+"); counts and facets are cached this long.
 SEARCH_COUNT_CAP = env.int("SEARCH_COUNT_CAP", default=1_000)
 SEARCH_FACETS_TTL = env.int("SEARCH_FACETS_TTL", default=60)
+# "Did you mean": the least pg_trgm similarity of a suggested word to the typed one (0.3 at
+# least: the trigram index answers from pg_trgm.similarity_threshold, 0.3 by default).
+SEARCH_SPELLING_MIN_SIMILARITY = env.float("SEARCH_SPELLING_MIN_SIMILARITY", default=0.3)
 # Seconds a listing page's shared fragment lives in Redis (versioned keys retire it sooner).
 LISTING_PAGE_CACHE_TTL = env.int("LISTING_PAGE_CACHE_TTL", default=300)
 # Analytics events: months kept; older monthly partitions are dropped (or detached).
@@ -200,7 +223,8 @@ LOGGING = {
 
 # The email's uniqueness is a case-insensitive UniqueConstraint(Upper("email")), which this
 # check does not recognise; login looks the address up with email__iexact.
-SILENCED_SYSTEM_CHECKS = ["auth.E003"]
+# (auth.W004 is the same check once the backend is not Django's own: ThrottledModelBackend.)
+SILENCED_SYSTEM_CHECKS = ["auth.E003", "auth.W004"]
 
 # --- Accounts: sign-in, verification, throttling, avatars --------------------------------
 LOGIN_URL = "accounts:login"
@@ -230,6 +254,14 @@ LISTING_PHOTO_MAX_PIXELS = env.int("LISTING_PHOTO_MAX_PIXELS", default=50_000_00
 LISTING_PHOTO_DISPLAY_SIZE = env.int("LISTING_PHOTO_DISPLAY_SIZE", default=1600)  # fits this square
 LISTING_PHOTO_THUMB_SIZE = env.int("LISTING_PHOTO_THUMB_SIZE", default=400)
 
+# --- Uploaded images (marketplace/images.py; budget and figures in bench/README.md) ---------
+# The full-size decoded picture may take at most this many bytes (1 a pixel for grey, 2 for
+# 16-bit grey, 4 for colour): 160 MB is 40 megapixels of colour. JPEGs decode at reduced size.
+IMAGE_MAX_DECODE_BYTES = env.int("IMAGE_MAX_DECODE_BYTES", default=160_000_000)
+# Pictures decoded at once per process, and how long an upload waits for a turn (then 429).
+IMAGE_DECODE_CONCURRENCY = env.int("IMAGE_DECODE_CONCURRENCY", default=1)
+IMAGE_DECODE_WAIT_SECONDS = env.float("IMAGE_DECODE_WAIT_SECONDS", default=20.0)
+
 # --- Media storage: local files, or S3-compatible object storage with MEDIA_STORAGE=s3 ------
 # django-storages reads the AWS_* settings below; boto3 is imported only when the S3 storage
 # is first used, so nothing needs it unless MEDIA_STORAGE=s3. Credentials left unset fall
@@ -252,6 +284,18 @@ if MEDIA_STORAGE == "s3":
     AWS_S3_OBJECT_PARAMETERS = {"CacheControl": "public, max-age=31536000, immutable"}
 elif MEDIA_STORAGE != "filesystem":
     raise ImproperlyConfigured(f"MEDIA_STORAGE must be 'filesystem' or 's3', not {MEDIA_STORAGE!r}.")
+# With local files, the ASGI application itself serves MEDIA_ROOT under MEDIA_URL
+# (marketplace.media; in every mode). Turn it off when a proxy or CDN serves MEDIA_ROOT.
+SERVE_MEDIA = MEDIA_STORAGE == "filesystem" and env.bool("SERVE_MEDIA", default=True)
+
+# --- Production-style server (`make serve`: python -m marketplace.serve) ---------------------
+# uvicorn worker processes; seconds a worker finishes in-flight requests after SIGTERM before
+# they are cancelled; seconds more before the runner kills whatever is left (bounded shutdown).
+SERVE_WORKERS = env.int("SERVE_WORKERS", default=2)
+SERVE_GRACEFUL_TIMEOUT = env.int("SERVE_GRACEFUL_TIMEOUT", default=10)
+SERVE_KILL_AFTER = env.int("SERVE_KILL_AFTER", default=5)
+# Proxy addresses whose X-Forwarded-For/-Proto uvicorn trusts (REMOTE_ADDR, HTTPS).
+SERVE_FORWARDED_ALLOW_IPS = env.str("SERVE_FORWARDED_ALLOW_IPS", default="127.0.0.1")
 
 # --- Listing editor -------------------------------------------------------------------------
 # New listings (drafts) a seller may create per hour, counted in Redis; the next gets a 429.
@@ -264,6 +308,24 @@ PLATFORM_FEE_BPS = env.int("PLATFORM_FEE_BPS", default=1000)
 ESCROW_RELEASE_DAYS = env.int("ESCROW_RELEASE_DAYS", default=7)
 # Minutes an unpaid checkout holds its listing before expire_checkouts cancels it.
 CHECKOUT_EXPIRY_MINUTES = env.int("CHECKOUT_EXPIRY_MINUTES", default=30)
+# Unpaid checkouts one buyer may hold open at once (each reserves a listing).
+CHECKOUT_MAX_OPEN_PER_BUYER = env.int("CHECKOUT_MAX_OPEN_PER_BUYER", default=3)
+# Checkouts ("Buy now") one buyer may start per hour, counted in Redis; the next gets a 429.
+CHECKOUT_STARTS_PER_HOUR = env.int("CHECKOUT_STARTS_PER_HOUR", default=10)
+# Minutes a buyer who cancelled a checkout, or let it expire, waits to reserve that listing again.
+CHECKOUT_COOLING_OFF_MINUTES = env.int("CHECKOUT_COOLING_OFF_MINUTES", default=15)
+# The smallest charge per currency, in major units (Stripe's documented minimums): a fixed
+# price below it is refused by the editor, the admin and checkout. Every currency of
+# CURRENCIES needs one (system check money.E001). Override as "USD=0.50,EUR=0.50,...".
+# fmt: off
+STRIPE_MINIMUM_CHARGE = {
+    "USD": "0.50", "AED": "2.00", "AUD": "0.50", "BGN": "1.00", "BRL": "0.50", "CAD": "0.50",
+    "CHF": "0.50", "CZK": "15.00", "DKK": "2.50", "EUR": "0.50", "GBP": "0.30", "HKD": "4.00",
+    "HUF": "175.00", "INR": "0.50", "JPY": "50", "MXN": "10", "MYR": "2", "NOK": "3.00",
+    "NZD": "0.50", "PLN": "2.00", "RON": "2.00", "SEK": "3.00", "SGD": "0.50", "THB": "10",
+}
+# fmt: on
+MINIMUM_CHARGE = {**STRIPE_MINIMUM_CHARGE, **env.dict("MINIMUM_CHARGE", default={})}
 # reconcile lists transactions left pending, overdue for release, or disputed this long.
 TRANSACTION_STUCK_HOURS = env.int("TRANSACTION_STUCK_HOURS", default=48)
 
@@ -277,5 +339,35 @@ STRIPE_MODE = env.str("STRIPE_MODE", default="live" if STRIPE_SECRET_KEY else "l
 if STRIPE_MODE not in ("live", "local"):
     raise ImproperlyConfigured(f"STRIPE_MODE must be 'live' or 'local', not {STRIPE_MODE!r}.")
 STRIPE_CONNECT_SIMULATED = STRIPE_MODE == "local"
+# With DEBUG=false, STRIPE_MODE=local (simulated payouts) is refused by a system check
+# (marketplace.E001) unless this opt-in says the site is a production-like local demo.
+ALLOW_SIMULATED_PAYMENTS = env.bool("ALLOW_SIMULATED_PAYMENTS", default=False)
 STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=20.0)
 STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+# A webhook's signed timestamp must lie within this many seconds of now, before or after
+# (the stripe library checks only the past); an event's `created` may not be later either.
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = env.int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", default=300)
+
+# --- Content-Security-Policy (django-csp 4) ------------------------------------------------
+# No inline script or style: scripts and styles are static files, or carry
+# nonce="{{ request.csp_nonce }}" (inline event handlers and style="" attributes are refused
+# too). marketplace.csp.ContentSecurityPolicyMiddleware adds, per response, the sources other
+# settings call for: Stripe.js (STRIPE_JS_URL), the Stripe API (STRIPE_API_BASE; localstripe
+# in local mode), the media storage's origin (S3, a CDN) and an absolute STATIC_URL.
+CSP_MEDIA_ORIGINS = env.list("CSP_MEDIA_ORIGINS", default=[])  # more image origins, by hand
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "frame-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "report-uri": env.list("CSP_REPORT_URI", default=[]) or None,  # where browsers report violations
+    },
+}

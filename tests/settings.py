@@ -2,7 +2,12 @@
 
 import os
 
-from marketplace.settings import *  # noqa: F403
+# The tests run in development mode, explicitly (DEBUG defaults to false): whatever the
+# environment or .data/dev.env say. Subprocesses inherit it; the production-mode tests pass
+# DEBUG=false themselves.
+os.environ["DEBUG"] = "true"
+
+from marketplace.settings import *  # noqa: E402, F403
 from marketplace.settings import CACHES, CHANNEL_LAYERS, DATABASES, REDIS_URL, env, redis_url_with_db
 
 # pytest-django creates test_<name> and drops it afterwards; Redis gets its own logical DB

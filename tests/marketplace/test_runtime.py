@@ -1,4 +1,5 @@
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -58,18 +59,157 @@ def _manage(*args, **env):
     )
 
 
+PRODUCTION = {
+    "DEBUG": "false",
+    "SECRET_KEY": "x7#kQ2!vR9$mZ4@pL8^wN3&tY6*uJ1(eH5)gB0-cF2=aD9+sV7_qW4~rX8",
+    "ALLOWED_HOSTS": "marketplace.example.com",
+    # Real Stripe, real email, the public address: what a deploy sets.
+    "STRIPE_MODE": "live",
+    "STRIPE_SECRET_KEY": "sk_live_marketplace",
+    "STRIPE_PUBLISHABLE_KEY": "pk_live_marketplace",
+    "STRIPE_WEBHOOK_SECRET": "whsec_marketplace",
+    "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+    "SITE_URL": "https://marketplace.example.com",
+}
+
+
 def test_check_deploy_is_clean_in_production_settings():
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_check_deploy_warns_about_development_defaults_left_in_production():
     result = _manage(
         "check",
         "--deploy",
         "--fail-level",
         "WARNING",
-        DEBUG="false",
-        SECRET_KEY="x7#kQ2!vR9$mZ4@pL8^wN3&tY6*uJ1(eH5)gB0-cF2=aD9+sV7_qW4~rX8",
-        ALLOWED_HOSTS="marketplace.example.com",
+        **{
+            **PRODUCTION,
+            "STRIPE_WEBHOOK_SECRET": "",
+            "SITE_URL": "http://127.0.0.1:8000",
+            "EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend",
+        },
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "no issues" in result.stdout
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    for check_id in ("marketplace.W002", "marketplace.W003", "marketplace.W004"):
+        assert check_id in output, output
+
+
+def _settings_value(
+    expression: str, env: dict, *, read_env_files: bool = True
+) -> subprocess.CompletedProcess:
+    """``expression`` evaluated on freshly imported settings with ``env`` only (DEBUG and
+    SECRET_KEY removed from the inherited environment); ``read_env_files=False`` ignores
+    .data/services.env and .data/dev.env, as on a fresh clone."""
+    base = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY")}
+    patch = (
+        ""
+        if read_env_files
+        else "import environ; environ.Env.read_env = staticmethod(lambda *a, **k: None)\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", f"{patch}import marketplace.settings as s\nprint({expression})"],
+        cwd=BASE_DIR,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_debug_defaults_to_false_and_then_a_secret_key_is_required():
+    result = _settings_value("s.DEBUG, s.ALLOWED_HOSTS", {"SECRET_KEY": "k" * 60}, read_env_files=False)
+    assert result.stdout.split() == ["False", "[]"], result.stderr
+    result = _settings_value("s.DEBUG", {}, read_env_files=False)
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set when DEBUG is false" in result.stderr
+    assert "make run" in result.stderr  # how a developer gets development mode
+    assert "django-insecure" not in result.stdout
+
+
+def test_development_mode_is_explicit():
+    # DEBUG=true (tests/settings.py, `make run`): the development key and local hosts.
+    result = _settings_value("s.DEBUG, s.SECRET_KEY.startswith('django-insecure')", {"DEBUG": "true"})
+    assert result.stdout.split() == ["True", "True"], result.stderr
+    # tests/settings.py set it for this run, whatever the environment said.
+    assert os.environ["DEBUG"] == "true"
+
+
+def test_make_run_writes_development_mode_for_the_checkout(tmp_path):
+    dev_env = tmp_path / "data" / "dev.env"
+    result = subprocess.run(
+        [shutil.which("make"), "--no-print-directory", f"DEV_ENV={dev_env}", str(dev_env)],
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "DEBUG=true" in dev_env.read_text().splitlines()
+    makefile = (BASE_DIR / "Makefile").read_text()
+    assert "run: export DEBUG ?= true" in makefile and "run: migrate $(DEV_ENV)" in makefile
+    assert "serve: export DEBUG = false" in makefile
+    assert (
+        'read_env(BASE_DIR / ".data" / "dev.env")' in (BASE_DIR / "marketplace" / "settings.py").read_text()
+    )
+
+
+LOCAL_STRIPE = {"STRIPE_MODE": "local", "STRIPE_SECRET_KEY": "sk_test_localstripe"}
+
+
+def test_production_mode_refuses_simulated_payments():
+    result = _manage("check", **{**PRODUCTION, **LOCAL_STRIPE})
+    assert result.returncode != 0
+    assert "marketplace.E001" in result.stderr
+    assert "ALLOW_SIMULATED_PAYMENTS=true" in result.stderr
+    # Every command that runs the checks refuses too (migrate, the server runner's check).
+    result = _manage("migrate", "--check", **{**PRODUCTION, **LOCAL_STRIPE})
+    assert result.returncode != 0 and "marketplace.E001" in result.stderr
+
+
+def test_simulated_payments_need_an_explicit_opt_in_and_stay_visible():
+    result = _manage("check", **{**PRODUCTION, **LOCAL_STRIPE}, ALLOW_SIMULATED_PAYMENTS="true")
+    assert result.returncode == 0, result.stderr
+    assert "marketplace.W001" in result.stdout + result.stderr
+    # Development mode simulates payouts without asking.
+    result = _manage("check", **{**PRODUCTION, **LOCAL_STRIPE, "DEBUG": "true"})
+    assert result.returncode == 0, result.stderr
+    assert "marketplace.E001" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("module", ["marketplace.asgi", "marketplace.wsgi"])
+def test_any_server_refuses_to_load_the_application_with_a_check_error(module, tmp_path):
+    # ASGI/WSGI servers run no system checks: the application itself refuses to load.
+    (tmp_path / "staticfiles.json").write_text('{"paths": {}, "version": "1.1", "hash": ""}')
+    env = {
+        **os.environ,
+        **PRODUCTION,
+        **LOCAL_STRIPE,
+        "DJANGO_SETTINGS_MODULE": "marketplace.settings",
+        "STATIC_ROOT": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", f"import {module}"],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and "marketplace.E001" in result.stderr
+    result = subprocess.run(
+        [sys.executable, "-c", f"import {module}; print('loaded')"],
+        cwd=BASE_DIR,
+        env={**env, "ALLOW_SIMULATED_PAYMENTS": "true"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.strip() == "loaded", result.stderr
 
 
 def test_production_settings_refuse_to_start_without_a_secret_key():
@@ -98,3 +238,25 @@ def test_home_page_renders_with_its_stylesheet(client, django_assert_max_num_que
     assert response.status_code == 200
     assert b'href="/static/css/site.css"' in response.content
     assert client.get("/static/css/site.css").status_code == 200
+
+
+@pytest.mark.parametrize("module", ["marketplace.asgi", "marketplace.wsgi"])
+def test_any_server_refuses_to_load_before_collectstatic(module, tmp_path):
+    # The issue's input: a DEBUG=false server started where only `make run` collected (no
+    # manifest) answered 500 on every page; it now refuses to start, saying what to run.
+    env = {
+        **os.environ,
+        **PRODUCTION,
+        "DJANGO_SETTINGS_MODULE": "marketplace.settings",
+        "STATIC_ROOT": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", f"import {module}"],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "No static files manifest" in result.stderr and "collectstatic" in result.stderr
