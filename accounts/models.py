@@ -2,10 +2,16 @@ import uuid
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models.functions import Upper
 
 from marketplace.db import CreatedAtField, TriggerManagedFieldsMixin, UpdatedAtField, choices_check
+
+
+def no_stars() -> list[int]:
+    """An empty star distribution: no review of 1, 2, 3, 4 or 5 stars."""
+    return [0, 0, 0, 0, 0]
 
 
 class UserManager(BaseUserManager):
@@ -81,6 +87,23 @@ class User(TriggerManagedFieldsMixin, AbstractBaseUser, PermissionsMixin):
     buyer_rating = models.DecimalField(max_digits=3, decimal_places=2, null=True, blank=True)
     buyer_rating_sum = models.BigIntegerField(default=0)
     buyer_rating_count = models.IntegerField(default=0)
+    # Detailed ratings (communication, item as described, delivery) and the star distribution,
+    # kept by the same trigger from published, counting reviews; averages are sum / count.
+    seller_communication_sum = models.BigIntegerField(default=0, db_default=0)
+    seller_communication_count = models.IntegerField(default=0, db_default=0)
+    seller_quality_sum = models.BigIntegerField(default=0, db_default=0)
+    seller_quality_count = models.IntegerField(default=0, db_default=0)
+    seller_delivery_sum = models.BigIntegerField(default=0, db_default=0)
+    seller_delivery_count = models.IntegerField(default=0, db_default=0)
+    # Counts of 1 to 5 stars (index 0 is one star), for the distribution chart.
+    seller_rating_distribution = ArrayField(models.IntegerField(), size=5, default=no_stars)
+    buyer_communication_sum = models.BigIntegerField(default=0, db_default=0)
+    buyer_communication_count = models.IntegerField(default=0, db_default=0)
+    buyer_quality_sum = models.BigIntegerField(default=0, db_default=0)
+    buyer_quality_count = models.IntegerField(default=0, db_default=0)
+    buyer_delivery_sum = models.BigIntegerField(default=0, db_default=0)
+    buyer_delivery_count = models.IntegerField(default=0, db_default=0)
+    buyer_rating_distribution = ArrayField(models.IntegerField(), size=5, default=no_stars)
 
     # Trust and safety
     phone_number = models.CharField(max_length=20, blank=True)
@@ -106,6 +129,20 @@ class User(TriggerManagedFieldsMixin, AbstractBaseUser, PermissionsMixin):
         "buyer_rating",
         "buyer_rating_sum",
         "buyer_rating_count",
+        "seller_communication_sum",
+        "seller_communication_count",
+        "seller_quality_sum",
+        "seller_quality_count",
+        "seller_delivery_sum",
+        "seller_delivery_count",
+        "buyer_communication_sum",
+        "buyer_communication_count",
+        "buyer_quality_sum",
+        "buyer_quality_count",
+        "buyer_delivery_sum",
+        "buyer_delivery_count",
+        "seller_rating_distribution",
+        "buyer_rating_distribution",
         "total_sales_count",
         "updated_at",
         "created_at",

@@ -32,11 +32,10 @@ from listings.models import Listing
 from listings.selectors import seller_public_listings
 from marketplace.errors import ServiceError
 from marketplace.ratelimit import client_ip
-from reviews.models import Review
-from reviews.selectors import user_latest_reviews
+from reviews.models import FlagReason, Review
+from reviews.pages import ProfileReviews, profile_review_page
 
 PROFILE_LISTINGS_LIMIT = 24
-PROFILE_REVIEWS_LIMIT = 10
 
 
 def _base_url(request) -> str:
@@ -343,12 +342,18 @@ class PublicProfile:
     name: str
     listings: list[Listing]
     more_listings: bool
-    reviews: list[Review]
+    review_page: ProfileReviews
+
+    @property
+    def reviews(self) -> list[Review]:
+        return self.review_page.reviews
 
 
 def profile(request, user_id):
     """The public profile (also the seller page). Banned accounts 404 except for staff.
-    Three queries whatever its contents: the user, their listings, their reviews."""
+    Three queries whatever its contents (four for a member: their flags on the page's reviews):
+    the user (ratings and chart are columns of it), their listings, one page of their reviews
+    (``?reviews=`` is the keyset cursor)."""
     user = user_for_profile(user_id=user_id, viewer=request.user)
     if user is None:
         raise Http404("No such user.")
@@ -358,6 +363,12 @@ def profile(request, user_id):
         name=public_name(user),
         listings=listings,
         more_listings=more_listings,
-        reviews=user_latest_reviews(user_id=user.pk, limit=PROFILE_REVIEWS_LIMIT),
+        review_page=profile_review_page(user=user, viewer=request.user, cursor=request.GET.get("reviews")),
     )
-    return render(request, "accounts/profile.html", {"profile": found, "profile_user": user})
+    context = {
+        "profile": found,
+        "profile_user": user,
+        "flag_reasons": FlagReason.choices,
+        "flag_text_max": settings.REVIEW_FLAG_TEXT_MAX_LENGTH,
+    }
+    return render(request, "accounts/profile.html", context)

@@ -73,29 +73,53 @@ INQUIRY_COUNT = CounterFamily(
     defaults={"inquiry_count": "0"},
 )
 
-# Active reviews only. A buyer's review rates the reviewee as a seller, a seller's as a buyer.
-USER_RATINGS = CounterFamily(
-    table="accounts_user",
-    aggregate="""
-        SELECT reviewee_id AS id,
-            sum(rating) FILTER (WHERE reviewer_type = 'buyer') AS seller_rating_sum,
-            count(*) FILTER (WHERE reviewer_type = 'buyer') AS seller_rating_count,
-            round(sum(rating) FILTER (WHERE reviewer_type = 'buyer')::numeric
-                  / nullif(count(*) FILTER (WHERE reviewer_type = 'buyer'), 0), 2) AS seller_rating,
-            sum(rating) FILTER (WHERE reviewer_type = 'seller') AS buyer_rating_sum,
-            count(*) FILTER (WHERE reviewer_type = 'seller') AS buyer_rating_count,
-            round(sum(rating) FILTER (WHERE reviewer_type = 'seller')::numeric
-                  / nullif(count(*) FILTER (WHERE reviewer_type = 'seller'), 0), 2) AS buyer_rating
-        FROM reviews_review WHERE status = 'active' GROUP BY reviewee_id
-    """,
-    defaults={
-        "seller_rating_sum": "0",
-        "seller_rating_count": "0",
-        "seller_rating": "NULL",
-        "buyer_rating_sum": "0",
-        "buyer_rating_count": "0",
-        "buyer_rating": "NULL",
-    },
+
+def _user_ratings_family() -> CounterFamily:
+    """Reviews that count (published, active, reviewer not banned: the trigger's rule). A buyer's
+    review rates the reviewee as a seller, a seller's as a buyer; per role the overall sum,
+    count, average and 1-5 star distribution, and the sum and count of each detailed rating."""
+    columns: dict[str, str] = {}
+    defaults: dict[str, str] = {}
+    for role, reviewer_type in (("seller", "buyer"), ("buyer", "seller")):
+        of_role = f"r.reviewer_type = '{reviewer_type}'"
+        columns[f"{role}_rating_sum"] = f"sum(r.rating) FILTER (WHERE {of_role})"
+        columns[f"{role}_rating_count"] = f"count(*) FILTER (WHERE {of_role})"
+        columns[f"{role}_rating"] = (
+            f"round(sum(r.rating) FILTER (WHERE {of_role})::numeric"
+            f" / nullif(count(*) FILTER (WHERE {of_role}), 0), 2)"
+        )
+        stars = ", ".join(f"count(*) FILTER (WHERE {of_role} AND r.rating = {n})" for n in range(1, 6))
+        columns[f"{role}_rating_distribution"] = f"ARRAY[{stars}]::integer[]"
+        defaults.update(
+            {
+                f"{role}_rating_sum": "0",
+                f"{role}_rating_count": "0",
+                f"{role}_rating": "NULL",
+                f"{role}_rating_distribution": "'{0,0,0,0,0}'::integer[]",
+            }
+        )
+        for detail in ("communication", "quality", "delivery"):
+            columns[f"{role}_{detail}_sum"] = f"sum(r.rating_{detail}) FILTER (WHERE {of_role})"
+            columns[f"{role}_{detail}_count"] = f"count(r.rating_{detail}) FILTER (WHERE {of_role})"
+            defaults.update({f"{role}_{detail}_sum": "0", f"{role}_{detail}_count": "0"})
+    selected = ",\n            ".join(f"{expression} AS {column}" for column, expression in columns.items())
+    aggregate = f"""
+        SELECT r.reviewee_id AS id,
+            {selected}
+        FROM reviews_review AS r JOIN accounts_user AS reviewer ON reviewer.id = r.reviewer_id
+        WHERE r.status = 'active' AND r.published_at IS NOT NULL AND reviewer.account_status <> 'banned'
+        GROUP BY r.reviewee_id
+    """  # noqa: S608 - constants only
+    return CounterFamily(table="accounts_user", aggregate=aggregate, defaults=defaults)
+
+
+USER_RATINGS = _user_ratings_family()
+
+# Flags members raised on each review (resolved or not), as the reviews_count_flags trigger counts.
+REVIEW_FLAG_COUNT = CounterFamily(
+    table="reviews_review",
+    aggregate="SELECT review_id AS id, count(*) AS flag_count FROM reviews_reviewflag GROUP BY review_id",
+    defaults={"flag_count": "0"},
 )
 
 TOTAL_SALES_COUNT = CounterFamily(
@@ -157,8 +181,14 @@ def repair_listing_inquiry_count(*, dry_run: bool = False) -> int:
 
 
 def repair_user_ratings(*, dry_run: bool = False) -> int:
-    """``accounts_user`` seller and buyer rating, sum and count, from active reviews."""
+    """``accounts_user`` seller and buyer ratings (sum, count, average, star distribution and
+    each detailed rating) from the reviews that count: published, active, reviewer not banned."""
     return _count_or_repair(USER_RATINGS, dry_run=dry_run)
+
+
+def repair_review_flag_count(*, dry_run: bool = False) -> int:
+    """``reviews_review.flag_count``: the flags raised on the review."""
+    return _count_or_repair(REVIEW_FLAG_COUNT, dry_run=dry_run)
 
 
 def repair_user_total_sales_count(*, dry_run: bool = False) -> int:
@@ -176,6 +206,7 @@ COUNTERS: dict[str, Callable[..., int]] = {
     "listing favorite_count": repair_listing_favorite_count,
     "listing inquiry_count": repair_listing_inquiry_count,
     "user seller/buyer ratings": repair_user_ratings,
+    "review flag_count": repair_review_flag_count,
     "user total_sales_count": repair_user_total_sales_count,
     "conversation last_message_at": repair_conversation_last_message_at,
 }

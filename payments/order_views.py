@@ -5,7 +5,8 @@ payout held for a seller not in good standing.
 Thin views: each parses its input, fetches the order with ``selectors.access_transaction``
 (404 for anyone not allowed, exactly like an unknown id), calls one service or selector, and
 renders or redirects; they catch ``ServiceError`` only. What the viewer may do comes from
-``selectors.order_capabilities``; every amount from ``payments.ledger``.
+``selectors.order_capabilities``; every amount from ``payments.ledger``. The reviews part
+(``reviews.pages.order_reviews``) is composed here: presentation may use a higher app.
 """
 
 import uuid
@@ -29,6 +30,8 @@ from payments.selectors import (
 )
 from payments.services import refund_issue, transaction_confirm_receipt, transaction_release_held_payout
 from payments.services.refunds import NO_REFUND_PERMISSION_MESSAGE
+from reviews.forms import ResponseForm, ReviewForm
+from reviews.pages import order_reviews
 
 
 def _order_url(txn) -> str:
@@ -48,12 +51,30 @@ def orders(request):
 def order(request, transaction_id):
     """One order, for its buyer, its seller and staff: amounts, timeline, and what they may do."""
     txn = access_transaction(request.user, transaction_id, as_="party")
+    return order_page_response(request, txn)
+
+
+def order_page_response(request, txn, *, status: int = 200, **forms):
+    """The order page of ``txn`` (fetched with ``access_transaction``). ``forms``: a refused
+    review form (``review_form``, ``edit_form``, ``response_form``) to show again with what was
+    typed and why it was refused (the reviews views render it with status 400)."""
     page = order_page(user=request.user, transaction=txn)
-    context = {"txn": txn, "listing": txn.listing, "page": page, "caps": page.capabilities}
+    reviews = order_reviews(request.user, txn)
+    context = {
+        "txn": txn,
+        "listing": txn.listing,
+        "page": page,
+        "caps": page.capabilities,
+        "reviews": reviews,
+    }
     if page.capabilities.can_refund:
         context["refund_default"] = amount_text(page.capabilities.refund_remaining_cents, txn.currency)
         context["refund_request_key"] = uuid.uuid4().hex  # one per form: a double submit refunds once
-    return render(request, "payments/order.html", context)
+    context["review_form"] = forms.get("review_form") or ReviewForm()
+    if reviews.own_review_editable:
+        context["edit_form"] = forms.get("edit_form") or ReviewForm.for_review(reviews.own_review)
+    context["response_form"] = forms.get("response_form") or ResponseForm()
+    return render(request, "payments/order.html", context, status=status)
 
 
 @login_required

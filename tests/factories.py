@@ -84,7 +84,7 @@ class TransactionFactory(factory.django.DjangoModelFactory):
 
 
 class ReviewFactory(factory.django.DjangoModelFactory):
-    """A buyer's review of the seller of a completed transaction."""
+    """A buyer's review of the seller of a completed transaction, published."""
 
     class Meta:
         model = Review
@@ -96,6 +96,11 @@ class ReviewFactory(factory.django.DjangoModelFactory):
     reviewer_type = Review.ReviewerType.BUYER
     rating = 5
     is_verified = True
+    # Published (so it is shown and counted) unless a test builds the blind window itself.
+    published_at = factory.LazyFunction(timezone.now)
+    # Published (both parties reviewed or the window closed): what pages show. Pass
+    # published_at=None for a review still hidden by blind publication.
+    published_at = factory.LazyFunction(timezone.now)
 
 
 class ConversationFactory(factory.django.DjangoModelFactory):

@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection, connections, transaction
 
 from marketplace import counters
-from reviews.models import Review
+from reviews.models import Review, ReviewFlag
 from tests.factories import (
     ConversationFactory,
     FavoriteFactory,
@@ -18,6 +18,7 @@ from tests.factories import (
     MessageFactory,
     ReviewFactory,
     TransactionFactory,
+    UserFactory,
 )
 
 pytestmark = pytest.mark.django_db
@@ -51,6 +52,7 @@ def snapshot() -> dict[str, list[tuple]]:
             " buyer_rating_sum, buyer_rating_count, total_sales_count FROM accounts_user ORDER BY id"
         ),
         "conversations": fetch("SELECT id, last_message_at FROM messaging_conversation ORDER BY id"),
+        "reviews": fetch("SELECT id, flag_count FROM reviews_review ORDER BY id"),
     }
 
 
@@ -78,6 +80,7 @@ def marketplace_data():
         rating=2,
     )
     TransactionFactory(listing=ListingFactory(seller=seller), status="pending")
+    ReviewFlag.objects.create(review=ReviewFactory(rating=3), member=UserFactory(), reason="spam")
     return {"listing": listing, "seller": seller, "conversation": conversation, "buyer": purchase.buyer}
 
 
@@ -106,6 +109,10 @@ CORRUPTIONS = {
         " WHERE buyer_rating IS NOT NULL;"
         " UPDATE accounts_user SET seller_rating = 4.34 WHERE seller_rating = 4.33",
         counters.repair_user_ratings,
+    ),
+    "review flag_count": (
+        "UPDATE reviews_review SET flag_count = flag_count + 2",
+        counters.repair_review_flag_count,
     ),
     "user total_sales_count": (
         "UPDATE accounts_user SET total_sales_count = 0 WHERE total_sales_count > 0",

@@ -5,7 +5,8 @@ from marketplace.counters import CountersBusy, counters_repair
 
 class Command(BaseCommand):
     help = (
-        "Verify every trigger-kept counter (favorites, inquiries, ratings, sales, last message) "
+        "Verify every trigger-kept counter (favorites, inquiries, ratings, review flags, sales, "
+        "last message) "
         "against the rows it counts and fix the wrong ones. With --dry-run, change nothing and "
         "exit non-zero when any is wrong, for monitoring."
     )
