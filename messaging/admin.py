@@ -1,9 +1,18 @@
-from django.contrib import admin
-from django.db.models import F, Subquery
+from django.contrib import admin, messages
+from django.db.models import Case, F, Subquery, Value, When
 from django.urls import reverse
 from django.utils.html import format_html
 
-from messaging.models import Conversation, Message
+from marketplace.errors import ServiceError
+from messaging.models import (
+    Conversation,
+    ConversationArchive,
+    ConversationReport,
+    Message,
+    ReportStatus,
+    UserBlock,
+)
+from messaging.safety import report_resolve
 
 INLINE_MESSAGES = 20
 
@@ -98,12 +107,121 @@ class MessageAdmin(admin.ModelAdmin):
     ordering = ("-created_at",)
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
-    fields = ("conversation", "sender", "message", "attachments", "read_at", "created_at")
+    fields = ("conversation", "sender", "message", "attachments", "client_id", "read_at", "created_at")
     readonly_fields = fields
 
     @admin.display(description="Message")
     def excerpt(self, obj: Message) -> str:
         return obj.message if len(obj.message) <= 80 else f"{obj.message[:79]}…"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+# --- Safety: the spam-report moderation queue, blocks, archives ----------------------------------
+@admin.register(ConversationReport)
+class ConversationReportAdmin(admin.ModelAdmin):
+    """The moderation queue: open reports first (oldest first), then decided ones. Staff read the
+    conversation through its link and decide with the actions: confirmed spam moves the
+    conversation to both participants' spam folder; dismissed leaves it as it is."""
+
+    list_display = (
+        "__str__",
+        "status",
+        "reporter",
+        "reported",
+        "conversation_link",
+        "created_at",
+        "resolved_at",
+    )
+    list_select_related = ("reporter", "reported", "conversation")
+    list_filter = ("status", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("note", "=reporter__email", "=reported__email")
+    search_help_text = "Part of the note, or the exact email of the reporter or the reported member."
+    ordering = (Case(When(status=ReportStatus.OPEN, then=Value(0)), default=Value(1)).asc(), "created_at")
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    fields = (
+        "conversation_link",
+        "reporter",
+        "reported",
+        "note",
+        "status",
+        "created_at",
+        "resolved_at",
+        "resolved_by",
+    )
+    readonly_fields = fields
+    actions = ("confirm_spam", "dismiss")
+
+    @admin.display(description="Conversation")
+    def conversation_link(self, obj: ConversationReport) -> str:
+        url = reverse("admin:messaging_conversation_change", args=[obj.conversation_id])
+        return format_html('<a href="{}">{}</a>', url, obj.conversation)
+
+    def _decide(self, request, queryset, *, spam: bool) -> None:
+        decided = 0
+        for report in queryset.filter(status=ReportStatus.OPEN):
+            try:
+                report_resolve(report=report, actor=request.user, spam=spam)
+            except ServiceError as error:
+                self.message_user(request, error.message, level=messages.WARNING)
+            else:
+                decided += 1
+        self.message_user(request, f"{decided} report(s) decided.")
+
+    @admin.action(description="Confirm spam (the conversation moves to both spam folders)")
+    def confirm_spam(self, request, queryset):
+        self._decide(request, queryset, spam=True)
+
+    @admin.action(description="Dismiss")
+    def dismiss(self, request, queryset):
+        self._decide(request, queryset, spam=False)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(UserBlock)
+class UserBlockAdmin(admin.ModelAdmin):
+    """Who blocked whom: read-only (a block is the member's own decision); staff may delete one."""
+
+    list_display = ("blocker", "blocked", "created_at")
+    list_select_related = ("blocker", "blocked")
+    list_filter = (("created_at", admin.DateFieldListFilter),)
+    search_fields = ("=blocker__email", "=blocked__email")
+    search_help_text = "The exact email of either member."
+    ordering = ("-created_at",)
+    show_full_result_count = False
+    fields = ("blocker", "blocked", "created_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ConversationArchive)
+class ConversationArchiveAdmin(admin.ModelAdmin):
+    """Which member put which conversation away (read-only)."""
+
+    list_display = ("conversation", "user", "archived_at")
+    list_select_related = ("conversation", "user")
+    list_filter = (("archived_at", admin.DateFieldListFilter),)
+    search_fields = ("=user__email",)
+    search_help_text = "The exact email of the member."
+    ordering = ("-archived_at",)
+    show_full_result_count = False
+    fields = ("conversation", "user", "archived_at")
+    readonly_fields = fields
 
     def has_add_permission(self, request):
         return False
