@@ -37,6 +37,9 @@ $(DEV_ENV):
 	mkdir -p $(dir $@)
 	printf '%s\n' '# Written by make run: this checkout is a development machine.' 'DEBUG=true' > $@
 
+# Links in emails and localstripe's webhook follow the port the site is served on.
+run serve: export SITE_URL ?= http://$(HOST):$(PORT)
+run serve: export LOCALSTRIPE_WEBHOOK_URL ?= http://$(HOST):$(PORT)/payments/webhooks/stripe/
 run: export DEBUG ?= true
 run: migrate $(DEV_ENV)
 	$(BIN)/python manage.py collectstatic --noinput -v0

@@ -35,6 +35,7 @@ class ErrorCode(StrEnum):
     OWN_ACCOUNT = "own_account"
     OWN_LISTING = "own_listing"
     RATE_LIMITED = "rate_limited"
+    BLOCKED = "blocked"  # the other member blocked you (or you them): no new messages
     TOO_MANY_CHECKOUTS = "too_many_checkouts"
     COOLING_OFF = "cooling_off"
     # State
@@ -46,6 +47,12 @@ class ErrorCode(StrEnum):
     SOLD = "sold"
     NOT_FIXED_PRICE = "not_fixed_price"
     BELOW_MINIMUM_CHARGE = "below_minimum_charge"
+    NOT_REVIEWABLE = "not_reviewable"  # the purchase is not completed, or was refunded in full
+    ALREADY_REVIEWED = "already_reviewed"
+    ALREADY_RESPONDED = "already_responded"
+    ALREADY_FLAGGED = "already_flagged"
+    ALREADY_REPORTED = "already_reported"  # a member reports a conversation once
+    OWN_REVIEW = "own_review"  # an author may not flag their own review
     # Money
     AMOUNT_MISMATCH = "amount_mismatch"
     TOO_MUCH = "too_much"

@@ -1,5 +1,6 @@
 """Money as integer minor units: parsing user input and formatting, with no float anywhere."""
 
+import re
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
@@ -17,10 +18,31 @@ def minor_unit_exponent(currency: str) -> int:
         raise ValueError(f"{currency} is not an accepted currency.") from None
 
 
+THOUSANDS = re.compile(r"\d{1,3}(,\d{3})+(\.\d*)?")
+SEPARATOR_MESSAGE = "Use a point for decimals, such as 12.50, and commas only between thousands (1,250.00)."
+
+
+def _without_separators(text: str, exponent: int) -> str:
+    """The amount with its separators read: commas between groups of three digits are
+    thousands separators (``1,250.00``); one comma followed by at most the currency's number
+    of decimals is a decimal comma (``12,50``, as written in much of Europe). Anything else
+    with a comma (``1.250,00``, ``1,2,3``) is refused rather than guessed: a wrong guess
+    multiplies a price or a refund by a hundred."""
+    if "," not in text:
+        return text
+    if THOUSANDS.fullmatch(text):
+        return text.replace(",", "")
+    whole, _, decimals = text.partition(",")
+    if "." not in text and whole.isdigit() and decimals.isdigit() and len(decimals) <= exponent:
+        return f"{whole}.{decimals}"
+    raise ValueError(SEPARATOR_MESSAGE)
+
+
 def parse_amount(text: str, currency: str) -> int:
-    """``"45.99"`` in USD -> ``4599``. Raises ``ValueError`` with a message for people."""
+    """``"45.99"`` in USD -> ``4599`` (also ``"1,250.00"`` and ``"12,50"``; see
+    ``_without_separators``). Raises ``ValueError`` with a message for people."""
     exponent = minor_unit_exponent(currency)
-    cleaned = (text or "").strip().replace(",", "")
+    cleaned = _without_separators((text or "").strip(), exponent)
     try:
         amount = Decimal(cleaned)
     except InvalidOperation:

@@ -83,6 +83,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "messaging.context_processors.unread_messages",
             ],
         },
     },
@@ -125,7 +126,13 @@ SESSION_CACHE_ALIAS = "default"
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": env.str("CHANNEL_LAYER_PREFIX", default="mkt-asgi")},
+        # CHANNEL_REDIS_URL: the channel layer on its own Redis (default: REDIS_URL's).
+        "CONFIG": {
+            "hosts": [env.str("CHANNEL_REDIS_URL", default=REDIS_URL)],
+            "prefix": env.str("CHANNEL_LAYER_PREFIX", default="mkt-asgi"),
+            # Pending messages per channel; every socket of a server process shares one.
+            "capacity": env.int("CHANNEL_LAYER_CAPACITY", default=5000),
+        },
     }
 }
 
@@ -284,6 +291,29 @@ if MEDIA_STORAGE == "s3":
     AWS_S3_OBJECT_PARAMETERS = {"CacheControl": "public, max-age=31536000, immutable"}
 elif MEDIA_STORAGE != "filesystem":
     raise ImproperlyConfigured(f"MEDIA_STORAGE must be 'filesystem' or 's3', not {MEDIA_STORAGE!r}.")
+# Private media (message attachments): never under MEDIA_ROOT or a public URL. Served only by
+# an access-checked view (messaging.views); on S3, private objects under their own prefix.
+PRIVATE_MEDIA_ROOT = env.path("PRIVATE_MEDIA_ROOT", default=BASE_DIR / ".data" / "private")
+if MEDIA_STORAGE == "s3":
+    STORAGES["private"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            # A bucket of its own is safest: a public-read bucket policy overrides object ACLs.
+            "bucket_name": env.str("PRIVATE_MEDIA_S3_BUCKET", default=AWS_STORAGE_BUCKET_NAME),
+            "location": env.str("PRIVATE_MEDIA_S3_PREFIX", default="private"),
+            "default_acl": "private",
+            "querystring_auth": True,
+            "custom_domain": None,
+            "object_parameters": {"CacheControl": "private, no-store"},
+        },
+    }
+else:
+    if Path(PRIVATE_MEDIA_ROOT).resolve().is_relative_to(Path(MEDIA_ROOT).resolve()):
+        raise ImproperlyConfigured("PRIVATE_MEDIA_ROOT must not be inside MEDIA_ROOT (served publicly).")
+    STORAGES["private"] = {
+        "BACKEND": "marketplace.storage.PrivateFileSystemStorage",
+        "OPTIONS": {"location": str(PRIVATE_MEDIA_ROOT)},
+    }
 # With local files, the ASGI application itself serves MEDIA_ROOT under MEDIA_URL
 # (marketplace.media; in every mode). Turn it off when a proxy or CDN serves MEDIA_ROOT.
 SERVE_MEDIA = MEDIA_STORAGE == "filesystem" and env.bool("SERVE_MEDIA", default=True)
@@ -300,6 +330,44 @@ SERVE_FORWARDED_ALLOW_IPS = env.str("SERVE_FORWARDED_ALLOW_IPS", default="127.0.
 # --- Listing editor -------------------------------------------------------------------------
 # New listings (drafts) a seller may create per hour, counted in Redis; the next gets a 429.
 LISTINGS_CREATED_PER_HOUR = env.int("LISTINGS_CREATED_PER_HOUR", default=20)
+
+# --- Messaging -------------------------------------------------------------------------------
+# Longest message, in characters; messages one member may send per minute (the next is refused
+# with a clear message, 429 on a page); seconds the header's unread badge stays cached (counted
+# at log-in; every send, read, archive, report and block drops it).
+MESSAGE_MAX_CHARS = env.int("MESSAGE_MAX_CHARS", default=4000)
+MESSAGE_RATE_PER_MINUTE = env.int("MESSAGE_RATE_PER_MINUTE", default=20)
+MESSAGE_UNREAD_CACHE_SECONDS = env.int("MESSAGE_UNREAD_CACHE_SECONDS", default=3600)
+# Threads per server process for the messaging sockets' database calls (one connection each).
+MESSAGE_SOCKET_DB_THREADS = env.int("MESSAGE_SOCKET_DB_THREADS", default=16)
+# How often each server process checks that the channel layer's Redis kept its groups.
+MESSAGE_SOCKET_WATCH_SECONDS = env.float("MESSAGE_SOCKET_WATCH_SECONDS", default=5.0)
+# Mask email addresses, phone numbers and off-site payment handles for a message's recipient
+# until the two have a paid transaction together (messaging/masking.py); the sender and staff
+# always see the original.
+MESSAGE_MASK_CONTACT_DETAILS = env.bool("MESSAGE_MASK_CONTACT_DETAILS", default=True)
+# Pictures per message, bytes and pixels per picture, and the squares the stored copies fit
+# (the full view and the thumbnail in the conversation).
+MESSAGE_MAX_ATTACHMENTS = env.int("MESSAGE_MAX_ATTACHMENTS", default=4)
+MESSAGE_ATTACHMENT_MAX_BYTES = env.int("MESSAGE_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
+MESSAGE_ATTACHMENT_MAX_PIXELS = env.int("MESSAGE_ATTACHMENT_MAX_PIXELS", default=40_000_000)
+MESSAGE_ATTACHMENT_DISPLAY_SIZE = env.int("MESSAGE_ATTACHMENT_DISPLAY_SIZE", default=1600)
+MESSAGE_ATTACHMENT_THUMB_SIZE = env.int("MESSAGE_ATTACHMENT_THUMB_SIZE", default=320)
+# Spam reports and blocks one member may make per hour (the next gets a 429).
+MESSAGE_SAFETY_ACTIONS_PER_HOUR = env.int("MESSAGE_SAFETY_ACTIONS_PER_HOUR", default=30)
+
+# --- Reviews ---------------------------------------------------------------------------------
+# Days after a purchase completes (or receipt is confirmed) during which each party may review.
+REVIEW_WINDOW_DAYS = env.int("REVIEW_WINDOW_DAYS", default=14)
+# Longest review title, comment and response, in characters (the database caps them at 100/5000/5000).
+REVIEW_TITLE_MAX_LENGTH = env.int("REVIEW_TITLE_MAX_LENGTH", default=100)
+REVIEW_COMMENT_MAX_LENGTH = env.int("REVIEW_COMMENT_MAX_LENGTH", default=2000)
+REVIEW_RESPONSE_MAX_LENGTH = env.int("REVIEW_RESPONSE_MAX_LENGTH", default=1000)
+# Longest flag text (the database caps it at 2000), and flags one member may raise per hour.
+REVIEW_FLAG_TEXT_MAX_LENGTH = env.int("REVIEW_FLAG_TEXT_MAX_LENGTH", default=1000)
+REVIEW_FLAGS_PER_HOUR = env.int("REVIEW_FLAGS_PER_HOUR", default=20)
+# Reviews per page on a member's public profile (keyset pages, featured first, then newest).
+REVIEWS_PAGE_SIZE = env.int("REVIEWS_PAGE_SIZE", default=10)
 
 # --- Payments: fees, escrow, checkout expiry, reconciliation -------------------------------
 # Platform fee in basis points of the subtotal (1000 = 10%), rounded down to the minor unit.

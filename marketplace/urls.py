@@ -12,6 +12,8 @@ urlpatterns = [
     path("", include("accounts.urls")),  # /accounts/... and /users/<id>/
     path("sell/", include("listings.sell_urls")),
     path("payments/", include("payments.urls")),
+    path("reviews/", include("reviews.urls")),
+    path("messages/", include("messaging.urls")),
     path("health/", views.health, name="health"),
     path("robots.txt", robots_txt, name="robots"),
     path("sitemap.xml", sitemap_views.index, SITEMAP_INDEX, name="sitemap"),

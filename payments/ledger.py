@@ -211,6 +211,12 @@ class TransactionFigures:
     refunded_in_full: bool  # status refunded (a lost dispute too), or every cent charged refunded
 
 
+def payout_due_of(seller_payout_cents: int, refunded_cents: int) -> int:
+    """What escrow release transfers, in cents: the seller payout less the refunds made before
+    it (partial refunds come out of the seller's share)."""
+    return seller_payout_cents - refunded_cents
+
+
 def _seller_share(transaction: Transaction, status: str, refunded: int) -> int:
     """What the seller keeps of a sale in ``status`` after ``refunded`` cents of refunds."""
     paid_and_kept = status in (Status.PROCESSING, Status.COMPLETED, Status.DISPUTED)
@@ -224,7 +230,7 @@ def transaction_figures(transaction: Transaction, totals: dict[str, int] | None 
     if totals is None:
         totals = ledger_totals(transaction)
     refunded = REFUNDED.of(totals)
-    payout_due = transaction.seller_payout_cents - refunded
+    payout_due = payout_due_of(transaction.seller_payout_cents, refunded)
     share = _seller_share(transaction, transaction.status, refunded)
     holds = SELLER_HOLDS.of(totals)
     released = transaction.escrow_released_at is not None

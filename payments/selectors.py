@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from accounts.models import AccountStatus
 from marketplace.pagination import StatusTab, newest_first_page
-from payments import payouts
+from payments import ledger, payouts
 from payments.connect import PayoutStatus, seller_payout_status
 from payments.ledger import (
     PAID_OUT,
@@ -290,6 +290,30 @@ def buyer_orders_page(*, buyer, cursor: str | None, limit: int = BUYER_ORDERS_PA
     )
 
 
+# --- Have two people traded? ------------------------------------------------------------------------
+# A transaction that was paid, whatever became of it later: contact details once shared after a
+# purchase stay shared (messaging's masking), a refund does not take them back.
+PAID_STATUSES = (
+    TransactionStatus.PROCESSING,
+    TransactionStatus.COMPLETED,
+    TransactionStatus.DISPUTED,
+    TransactionStatus.REFUNDED,
+)
+
+
+def paid_between(user_a, user_b) -> QuerySet:
+    """Paid transactions between two users, either one the buyer. ``user_a``/``user_b``: users,
+    ids, or ``OuterRef`` expressions (for a correlated ``Exists`` on a list of pairs)."""
+    return Transaction.objects.filter(
+        Q(buyer=user_a, seller=user_b) | Q(buyer=user_b, seller=user_a), status__in=PAID_STATUSES
+    )
+
+
+def parties_have_paid(user_a, user_b) -> bool:
+    """Whether the two users have a paid transaction together, either way round (one query)."""
+    return paid_between(user_a, user_b).exists()
+
+
 # --- One order: who may see it, and what they may do ----------------------------------------------
 OrderRole = Literal["buyer", "seller", "party", "refunder"]
 _ORDER_ROLES = ("buyer", "seller", "party", "refunder")
@@ -391,12 +415,14 @@ def payout_hold_reason(transaction: Transaction, seller=None) -> str:
 
 def held_payouts(*, now: datetime | None = None) -> list[Transaction]:
     """Payouts due (escrow date passed) and held because the seller is not in good standing,
-    oldest due first, seller joined, each with ``hold_reason`` (:func:`payout_hold_reason`).
+    oldest due first, seller joined, each with ``hold_reason`` (:func:`payout_hold_reason`) and
+    ``payout_due_cents`` (what release would transfer: ``ledger.payout_due_of``).
     One query (``txn_escrow_due``)."""
     now = now or timezone.now()
     rows = list(
         Transaction.objects.filter(_AWAITING_PAYOUT, escrow_release_date__lte=now)
         .exclude(seller__account_status=AccountStatus.ACTIVE)
+        .annotate(refunded_cents=ledger.REFUNDED.subquery())
         .select_related("seller")
         .only(
             "id",
@@ -413,6 +439,7 @@ def held_payouts(*, now: datetime | None = None) -> list[Transaction]:
     )
     for row in rows:
         row.hold_reason = payout_hold_reason(row)
+        row.payout_due_cents = ledger.payout_due_of(row.seller_payout_cents, row.refunded_cents)
     return rows
 
 

@@ -1,6 +1,7 @@
 """Test settings: the same configuration on a throwaway database and Redis namespace."""
 
 import os
+import tempfile
 
 # The tests run in development mode, explicitly (DEBUG defaults to false): whatever the
 # environment or .data/dev.env say. Subprocesses inherit it; the production-mode tests pass
@@ -19,6 +20,9 @@ CACHES["default"]["LOCATION"] = TEST_REDIS_URL
 os.environ.setdefault("TEST_CACHE_PREFIX", f"test-{os.getpid()}")
 CACHES["default"]["KEY_PREFIX"] = os.environ["TEST_CACHE_PREFIX"]
 CHANNEL_LAYERS["default"]["CONFIG"] = {"hosts": [TEST_REDIS_URL], "prefix": "test-asgi"}
+
+# Private files (message attachments) of a test run go to a throwaway directory.
+STORAGES["private"]["OPTIONS"]["location"] = tempfile.mkdtemp(prefix="test-private-media-")  # noqa: F405
 
 # Argon2 costs ~0.1 s a hash; tests do not measure password hashing.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -17,10 +17,10 @@ from accounts.models import AccountStatus, AccountStatusChange, User
 from analytics.models import Event
 from listings.models import Category, Favorite, Listing
 from messaging.admin import INLINE_MESSAGES
-from messaging.models import Conversation, Message
+from messaging.models import Conversation, ConversationArchive, ConversationReport, Message, UserBlock
 from notifications.models import Notification
 from payments.models import LedgerEntry, StaffDecision, StripeEvent, Transaction
-from reviews.models import Review
+from reviews.models import Review, ReviewFlag, ReviewModeration
 from tests.factories import (
     CategoryFactory,
     ConversationFactory,
@@ -73,6 +73,18 @@ def stripe_event_row(event_id: str | None = None) -> StripeEvent:
     )
 
 
+def review_flag_row(text: str = "Rude.") -> ReviewFlag:
+    return ReviewFlag.objects.create(
+        review=ReviewFactory(), member=UserFactory(), reason="offensive", text=text
+    )
+
+
+def review_moderation_row(reason: str = "Abusive.") -> ReviewModeration:
+    return ReviewModeration.objects.create(
+        review=ReviewFactory(), actor=UserFactory(is_staff=True), action="remove", reason=reason
+    )
+
+
 def status_change_row(reason: str = "Spam listings.") -> AccountStatusChange:
     return AccountStatusChange.objects.create(
         user=UserFactory(),
@@ -80,6 +92,26 @@ def status_change_row(reason: str = "Spam listings.") -> AccountStatusChange:
         from_status=AccountStatus.ACTIVE,
         to_status=AccountStatus.SUSPENDED,
         reason=reason,
+    )
+
+
+def conversation_report_row(note: str = "Sells fake watches.") -> ConversationReport:
+    conversation = ConversationFactory()
+    return ConversationReport.objects.create(
+        conversation=conversation, reporter=conversation.buyer, reported=conversation.seller, note=note
+    )
+
+
+def conversation_archive_row(email: str | None = None) -> ConversationArchive:
+    conversation = ConversationFactory(**({"buyer__email": email} if email else {}))
+    return ConversationArchive.objects.create(
+        conversation=conversation, user=conversation.buyer, archived_at=timezone.now()
+    )
+
+
+def user_block_row(email: str | None = None) -> UserBlock:
+    return UserBlock.objects.create(
+        blocker=UserFactory(**({"email": email} if email else {})), blocked=UserFactory()
     )
 
 
@@ -167,6 +199,22 @@ CASES = [
         addable=False,
     ),
     Case(
+        ReviewFlag,
+        make=lambda: review_flag_row(),
+        needle=lambda: review_flag_row("A needle of a remark"),
+        query="needle",
+        changelist_queries=3,  # session user, count, page
+        addable=False,
+    ),
+    Case(
+        ReviewModeration,
+        make=lambda: review_moderation_row(),
+        needle=lambda: review_moderation_row("Needle-sharp insults"),
+        query="needle",
+        changelist_queries=3,  # session user, count, page
+        addable=False,
+    ),
+    Case(
         Conversation,
         make=lambda: ConversationFactory(),
         needle=lambda: ConversationFactory(subject="Needle question"),
@@ -179,6 +227,30 @@ CASES = [
         make=lambda: MessageFactory(),
         needle=lambda: MessageFactory(message="Any needle in this haystack?"),
         query="haystack",
+        changelist_queries=3,  # session user, count, page
+        addable=False,
+    ),
+    Case(
+        ConversationReport,
+        make=conversation_report_row,
+        needle=lambda: conversation_report_row("A needle in the haystack."),
+        query="haystack",
+        changelist_queries=3,  # session user, count, page (reporter, reported, conversation joined)
+        addable=False,
+    ),
+    Case(
+        UserBlock,
+        make=user_block_row,
+        needle=lambda: user_block_row("needle.blocker@example.com"),
+        query="needle.blocker@example.com",
+        changelist_queries=3,  # session user, count, page
+        addable=False,
+    ),
+    Case(
+        ConversationArchive,
+        make=conversation_archive_row,
+        needle=lambda: conversation_archive_row("needle.archiver@example.com"),
+        query="needle.archiver@example.com",
         changelist_queries=3,  # session user, count, page
         addable=False,
     ),

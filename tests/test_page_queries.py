@@ -15,7 +15,8 @@ ANONYMOUS_PAGES = [
     ("accounts:password_reset", 0),
     ("robots", 0),
 ]
-# The session's user is one query.
+# The session's user is one query (the header's unread-messages badge was counted and cached
+# at log-in).
 MEMBER_PAGES = [
     ("accounts:profile_edit", 1),
     ("accounts:email_change", 1),

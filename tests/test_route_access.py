@@ -31,6 +31,7 @@ from accounts.models import AccountStatus
 from accounts.services import email_change_url, email_verification_token
 from listings.models import Favorite, Listing
 from listings.photos import listing_photos
+from marketplace.asgi import application as asgi_application
 from payments.models import Transaction
 from payments.services import transaction_start
 from tests.factories import CategoryFactory, ListingFactory, SellerFactory, UserFactory
@@ -40,6 +41,7 @@ pytestmark = pytest.mark.django_db
 ANONYMOUS, MEMBER, OWNER, STAFF, BUYER = "anonymous", "member", "owner", "staff", "buyer"
 EVERYONE = {ANONYMOUS, MEMBER, OWNER, STAFF}
 CSRF = re.compile(r'(name="csrfmiddlewaretoken" value=|data-csrf-token=|csrftoken=)"?[^" ;>]+')
+NONCE = re.compile(r'nonce="[^"]+"')  # the CSP nonce: random per response, like the CSRF token
 
 
 # --- The URLconf -----------------------------------------------------------------------------
@@ -246,6 +248,109 @@ def profile_entries(w: World) -> list[Entry]:
     ]
 
 
+def conversation_entries(w: World) -> list[Entry]:
+    """The buyer's conversation with the owner about the public listing: its two participants
+    and staff read it; another member finds it exactly as an unknown one."""
+    from messaging.services import conversation_open
+
+    conversation, _ = conversation_open(buyer=w.users[BUYER], seller=w.users[OWNER], listing=w["public"])
+    return [Entry({"conversation_id": conversation.pk}, {ANONYMOUS, MEMBER}, {BUYER, OWNER, STAFF})]
+
+
+def conversation_participant_entries(w: World) -> list[Entry]:
+    """Archive, report, block: the participants' own actions (staff read, but do not act)."""
+    return [
+        Entry(
+            {"conversation_id": entry.kwargs["conversation_id"]}, {ANONYMOUS, MEMBER, STAFF}, {BUYER, OWNER}
+        )
+        for entry in conversation_entries(w)
+    ]
+
+
+def attachment_entries(w: World) -> list[Entry]:
+    """A picture attached in the buyer's conversation: its participants and staff fetch it;
+    another member, or the right picture id under another conversation, gets the unknown 404."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from messaging.attachments import message_send_with_attachments
+    from messaging.services import conversation_open
+    from tests.images import image_bytes
+
+    conversation, _ = conversation_open(buyer=w.users[BUYER], seller=w.users[OWNER], listing=w["public"])
+    message, _ = message_send_with_attachments(
+        conversation=conversation,
+        sender=w.users[BUYER],
+        body="",
+        client_id=uuid.uuid4(),
+        uploads=[SimpleUploadedFile("a.jpg", image_bytes())],
+    )
+    picture = message.attachments[0]["id"]
+    other, _ = conversation_open(buyer=w.users[MEMBER], seller=w.users[OWNER], listing=w["public"])
+    return [
+        Entry(
+            {"conversation_id": conversation.pk, "attachment_id": picture, "size": "thumb"},
+            {ANONYMOUS, MEMBER},
+            {BUYER, OWNER, STAFF},
+        ),
+        Entry(
+            {"conversation_id": other.pk, "attachment_id": picture, "size": "full"},
+            {ANONYMOUS, MEMBER, OWNER, STAFF},
+        ),
+    ]
+
+
+def unblock_entries(w: World) -> list[Entry]:
+    """Only the blocker can lift a block; to anyone else the member is unknown."""
+    from messaging.safety import user_block
+
+    user_block(blocker=w.users[BUYER], blocked=w.users[OWNER])
+    return [Entry({"user_id": w.users[OWNER].pk}, {ANONYMOUS, MEMBER, OWNER, STAFF}, {BUYER})]
+
+
+def review_of_owner(w: World, *, published: bool):
+    """The buyer's review of the owner after a completed purchase, published or still hidden."""
+    from django.utils import timezone
+
+    from tests.factories import ReviewFactory, TransactionFactory
+
+    txn = TransactionFactory(
+        listing=ListingFactory(seller=w.users[OWNER], status=Listing.Status.SOLD, sold_at=timezone.now()),
+        buyer=w.users[BUYER],
+        status=Transaction.Status.COMPLETED,
+        completed_at=timezone.now(),
+    )
+    return ReviewFactory(transaction=txn, published_at=timezone.now() if published else None)
+
+
+def review_edit_entries(w: World) -> list[Entry]:
+    """Only its author edits a review, and only before publication (after it, a refusal)."""
+    hidden = review_of_owner(w, published=False)
+    data = {"rating": "4", "comment": "Edited"}
+    return [Entry({"review_id": hidden.pk}, EVERYONE, {BUYER}, data=data)]
+
+
+def review_respond_entries(w: World) -> list[Entry]:
+    """Only the reviewee responds, and only once the review is published: before, even the
+    reviewee finds it exactly as an unknown one."""
+    published, hidden = review_of_owner(w, published=True), review_of_owner(w, published=False)
+    data = {"response": "Thank you"}
+    return [
+        Entry({"review_id": hidden.pk}, EVERYONE | {BUYER}, data=data),
+        Entry({"review_id": published.pk}, {ANONYMOUS, MEMBER, STAFF, BUYER}, {OWNER}, data=data),
+    ]
+
+
+def review_flag_entries(w: World) -> list[Entry]:
+    """Any member may flag a published review (its author is told they may not); an unpublished
+    one is unknown to all but its author."""
+    published, hidden = review_of_owner(w, published=True), review_of_owner(w, published=False)
+    data = {"reason": "spam"}
+    return [
+        Entry({"review_id": hidden.pk}, EVERYONE, data=data),
+        Entry({"review_id": published.pk}, {ANONYMOUS}, {MEMBER, OWNER, STAFF, BUYER}, data=data),
+    ]
+
+
 def sitemap_listing_slugs_are_public(w: World, request) -> None:
     body = request(ANONYMOUS, "get", reverse("sitemap-section", args=["listings"])).content.decode()
     assert w["public"].slug in body
@@ -324,6 +429,25 @@ CASES: dict[str, Case] = {
         ],
     ),
     "accounts:profile": Case(GET, {"user_id": uuid.UUID(int=3)}, profile_entries),
+    "reviews:submit": Case(POST, UNKNOWN_TXN, order_entries({BUYER, OWNER, STAFF}), {"rating": "5"}),
+    "reviews:edit": Case(POST, {"review_id": uuid.UUID(int=8)}, review_edit_entries, {"rating": "4"}),
+    "reviews:respond": Case(
+        POST, {"review_id": uuid.UUID(int=8)}, review_respond_entries, {"response": "Hi"}
+    ),
+    "reviews:flag": Case(POST, {"review_id": uuid.UUID(int=8)}, review_flag_entries, {"reason": "spam"}),
+    "messaging:conversation": Case(GET, {"conversation_id": uuid.UUID(int=6)}, conversation_entries),
+    "messaging:attachment": Case(
+        GET,
+        {"conversation_id": uuid.UUID(int=6), "attachment_id": "0" * 32, "size": "thumb"},
+        attachment_entries,
+    ),
+    "messaging:archive": Case(POST, {"conversation_id": uuid.UUID(int=6)}, conversation_participant_entries),
+    "messaging:unarchive": Case(
+        POST, {"conversation_id": uuid.UUID(int=6)}, conversation_participant_entries
+    ),
+    "messaging:report": Case(POST, {"conversation_id": uuid.UUID(int=6)}, conversation_participant_entries),
+    "messaging:block": Case(POST, {"conversation_id": uuid.UUID(int=6)}, conversation_participant_entries),
+    "messaging:unblock": Case(POST, {"user_id": uuid.UUID(int=7)}, unblock_entries),
     "accounts:verify_email": Case(GET, {"token": "not-a-token"}, verify_email_entries),
     "accounts:email_change_confirm": Case(GET, {"token": "not-a-token"}, email_change_entries),
     "accounts:password_reset_confirm": Case(
@@ -361,9 +485,11 @@ def answer(response, placeholders: dict[str, str]) -> tuple:
     """What the viewer learns: status, Location, messages and body, with the keys replaced."""
 
     def plain(text: str) -> str:
+        # Random tokens first: a key's value may occur inside one by chance.
+        text = NONCE.sub("<nonce>", CSRF.sub("<csrf>", text))
         for value, placeholder in placeholders.items():
             text = text.replace(value, placeholder)
-        return CSRF.sub("<csrf>", text)
+        return text
 
     body = "" if response.status_code in (301, 302) or response.streaming else response.content.decode()
     notes = tuple(str(message) for message in get_messages(response.wsgi_request))
@@ -492,10 +618,80 @@ def test_a_wrong_token_is_no_token(client, world):
     assert not Transaction.objects.filter(listing=world["unlisted"]).exists()
 
 
+def _socket_answer(path: str, user) -> tuple:
+    """The handshake's outcome for ``user`` (None: anonymous): (accepted, close code)."""
+    from asgiref.sync import async_to_sync, sync_to_async
+    from channels.testing import WebsocketCommunicator
+    from django.conf import settings
+
+    async def attempt():
+        headers = [(b"host", b"127.0.0.1"), (b"origin", b"http://127.0.0.1")]
+        if user is not None:
+
+            def cookie():
+                client = Client()
+                client.force_login(user)
+                return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+
+            headers.append((b"cookie", (await sync_to_async(cookie)()).encode()))
+        socket = WebsocketCommunicator(asgi_application, path, headers=headers)
+        result = await socket.connect()
+        await socket.disconnect()
+        return result
+
+    return async_to_sync(attempt)()
+
+
+def _conversation_socket_case() -> None:
+    """ws/messages/<conversation_id>/: the two participants and staff are let in (the page's
+    ``access_conversation``); anonymous is refused as such (4401); another member is answered
+    exactly as for an unknown conversation (4404)."""
+    from messaging.services import conversation_open
+
+    buyer, seller, other, staff = UserFactory(), SellerFactory(), UserFactory(), UserFactory(is_staff=True)
+    conversation, _ = conversation_open(buyer=buyer, seller=seller)
+    path, unknown = f"/ws/messages/{conversation.pk}/", f"/ws/messages/{uuid.uuid4()}/"
+    answers = {who: _socket_answer(path, user) for who, user in [
+        (ANONYMOUS, None), (MEMBER, other), (BUYER, buyer), (OWNER, seller), (STAFF, staff)
+    ]}  # fmt: skip
+    assert answers == {
+        ANONYMOUS: (False, 4401),
+        MEMBER: (False, 4404),
+        BUYER: (True, None),
+        OWNER: (True, None),
+        STAFF: (True, None),
+    }
+    assert _socket_answer(unknown, other) == answers[MEMBER]
+
+
+WEBSOCKET_CASES: dict[str, Callable[[], None]] = {
+    "ws/messages/<uuid:conversation_id>/": _conversation_socket_case,
+}
+
+
+@pytest.mark.django_db(transaction=True)  # the consumer reads on connections of its own
+@pytest.mark.parametrize("route", sorted(WEBSOCKET_CASES))
+def test_a_websocket_route_lets_in_exactly_those_its_page_lets_in(route):
+    from channels.layers import channel_layers
+
+    channel_layers.backends.pop("default", None)  # bound to an event loop: a fresh one
+    try:
+        WEBSOCKET_CASES[route]()
+    finally:
+        layer = channel_layers.backends.pop("default", None)
+        if layer is not None:
+            from asgiref.sync import async_to_sync
+
+            async_to_sync(layer.close_pools)()
+        from tests.messaging.test_consumers import close_socket_threads
+
+        close_socket_threads()
+
+
 def test_every_websocket_route_with_a_parameter_needs_a_case_too():
     """Live features add WebSocket routes; one that takes an id must check access the same way
     (the consumer calls the view's ``access_*`` helper) and get a case here first."""
     from marketplace.routing import websocket_urlpatterns
 
     with_parameters = {str(route.pattern) for route in websocket_urlpatterns if _parameters(route.pattern)}
-    assert with_parameters == set()
+    assert with_parameters == set(WEBSOCKET_CASES)

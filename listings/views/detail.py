@@ -97,8 +97,7 @@ def listing_detail(request, slug: str, share_token: str | None = None):
         # The checkout resolves the listing by the page's own access rule: an unlisted
         # listing's Buy form carries the share token of the URL it was opened with.
         "share_token": share_token,
-        # Messaging comes with a later issue: a plain path until its URL exists.
-        "contact_url": f"/messages/new/?listing={listing.pk}",
+        "contact_url": f"{reverse('messaging:new')}?listing={listing.pk}",
         "edit_url": reverse("sell:listing_edit", args=[listing.pk]),
         "share_url": request.build_absolute_uri(listing_share_url(listing)),
     }

@@ -49,7 +49,10 @@
         return result.paymentMethod.id;
       }
       return stripe.createToken(card).then(function (tokenResult) {
-        if (tokenResult.error) throw tokenResult.error;
+        if (tokenResult && tokenResult.error) throw tokenResult.error;
+        if (!tokenResult || !tokenResult.token || !tokenResult.token.card) {
+          throw new Error("Enter the card number, its expiry date (MM/YY) and the CVC.");
+        }
         return tokenResult.token.card.id;
       });
     });

@@ -16,6 +16,7 @@ pytestmark = pytest.mark.django_db
 PASSWORD = "correct horse battery staple"  # UserFactory's
 NEW_PASSWORD = "plum-Orchard-42-velvet"
 TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="[^"]+"')
+NONCE = re.compile(r'nonce="[^"]+"')  # the CSP nonce: random per response, like the CSRF token
 
 
 @pytest.fixture(autouse=True)
@@ -36,8 +37,9 @@ def send_now(django_capture_on_commit_callbacks):
 
 
 def answer(response, typed: str) -> tuple:
-    """What the visitor sees, with the typed address and the per-response CSRF token blanked."""
-    body = TOKEN.sub("", response.content.decode()).replace(typed, "<typed>")
+    """What the visitor sees, with the typed address and the per-response CSRF token and CSP
+    nonce blanked."""
+    body = NONCE.sub("", TOKEN.sub("", response.content.decode())).replace(typed, "<typed>")
     return response.status_code, response.get("Location"), response.get("Retry-After"), body
 
 

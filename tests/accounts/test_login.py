@@ -74,6 +74,16 @@ def test_next_is_followed(client, member):
     assert response["Location"] == "/search/?q=desk"
 
 
+def test_the_login_page_carries_next_through_its_form(client, member):
+    """From a page that needed a login (?next=...), the form posts ``next`` back: after
+    logging in the member lands where they were going, not on the home page."""
+    page = client.get(f"{LOGIN_URL}?next=/favorites/").content.decode()
+    carried = re.search(r'<input type="hidden" name="next" value="([^"]*)">', page)
+    assert carried is not None and carried.group(1) == "/favorites/"
+    response = login(client, "member@example.com", next=carried.group(1))
+    assert response["Location"] == "/favorites/"
+
+
 def test_next_to_another_site_is_ignored(client, member):
     response = login(client, "member@example.com", next="https://evil.example/")
     assert response["Location"] == reverse("home")

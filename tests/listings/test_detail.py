@@ -142,6 +142,20 @@ def test_a_public_listing_at_its_share_url_redirects_to_the_canonical_url(client
     assert page(client, listing, token="wrong-token").status_code == 404
 
 
+@pytest.mark.parametrize("visibility", [Listing.Visibility.PUBLIC, Listing.Visibility.UNLISTED])
+def test_a_visitors_buy_now_logs_in_and_comes_back_to_the_listing(client, visibility):
+    """A visitor's Buy now is a link to the log-in page that returns to this very page (its
+    share URL for an unlisted listing), not a POST the log-in would turn into a GET."""
+    listing = make_listing(visibility=visibility, price_cents=5_000)
+    token = listing.share_token if visibility == Listing.Visibility.UNLISTED else None
+    response = page(client, listing, token=token)
+    html = response.content.decode()
+    here = response.wsgi_request.get_full_path()
+    login = reverse("accounts:login")
+    assert f'href="{login}?next={here.replace("/", "%2F")}">Buy now</a>' in html
+    assert 'class="buy-form"' not in html
+
+
 @pytest.mark.parametrize(("viewer", "expected"), [("anonymous", 404), ("other", 404), ("staff", 200)])
 def test_a_banned_sellers_listings_are_gone_for_all_but_staff(client, viewer, expected):
     listing = make_listing(seller=SellerFactory(account_status=AccountStatus.BANNED))
@@ -420,7 +434,7 @@ def test_a_new_review_or_a_review_reply_refreshes_the_seller_card(
 
     # A reply touches no user row: the review service bumps the seller version.
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
-        Review.objects.filter(pk=review.pk).update(response="Thanks for buying!")
+        Review.objects.filter(pk=review.pk).update(response="Thanks for buying!", responded_at=timezone.now())
         seller_changed(seller.pk)
     assert "Thanks for buying!" in page(client, listing).content.decode()
 

@@ -11,6 +11,7 @@ any violation Chromium reports.
 from __future__ import annotations
 
 import re
+import uuid
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -163,6 +164,17 @@ class World:
         )
 
 
+def _conversation(w: World):
+    """The buyer's conversation with the seller about the listing, with a message in it."""
+    from messaging.services import conversation_open, message_send
+
+    conversation, _ = conversation_open(buyer=w.buyer, seller=w.seller, listing=w.listing)
+    message_send(
+        conversation=conversation, sender=w.buyer, body="Is it still for sale?", client_id=uuid.uuid4()
+    )
+    return conversation.pk
+
+
 # route name -> (who asks: None for anonymous, or a World attribute; the path)
 PAGES = {
     "home": (None, lambda w: reverse("home")),
@@ -204,11 +216,19 @@ PAGES = {
     "payments:checkout": ("buyer", lambda w: reverse("payments:checkout", args=[w.pending.pk])),
     "payments:orders": ("buyer", lambda w: reverse("payments:orders")),
     "payments:order": ("seller", lambda w: reverse("payments:order", args=[w.sold.pk])),
+    "reviews:to_write": ("buyer", lambda w: reverse("reviews:to_write")),
     "payments:connect_return": ("seller", lambda w: reverse("payments:connect_return")),
     "payments:connect_simulated": (
         "seller",
         lambda w: reverse("payments:connect_simulated", args=[w.seller.stripe_connect_id]),
     ),
+    "messaging:inbox": ("buyer", lambda w: reverse("messaging:inbox")),
+    "messaging:new": ("buyer", lambda w: f"{reverse('messaging:new')}?listing={w.listing.pk}"),
+    "messaging:conversation": (
+        "seller",
+        lambda w: reverse("messaging:conversation", args=[_conversation(w)]),
+    ),
+    "messaging:blocked": ("seller", lambda w: reverse("messaging:blocked")),
 }
 # Routes that answer no HTML page of their own to a GET: form posts (their refusals redirect to
 # a page above, or render one of the templates checked below), JSON, files, redirects.
@@ -234,7 +254,17 @@ NOT_PAGES = {
     "payments:order_confirm_receipt",
     "payments:order_refund",
     "payments:order_release_held_payout",
+    "reviews:submit",
+    "reviews:edit",
+    "reviews:respond",
+    "reviews:flag",
     "payments:connect_start",
+    "messaging:attachment",  # a picture (its own sandboxing policy: tests/messaging/test_attachments.py)
+    "messaging:archive",
+    "messaging:unarchive",
+    "messaging:report",
+    "messaging:block",
+    "messaging:unblock",
     "payments:connect_refresh",
     "health",
     "robots",

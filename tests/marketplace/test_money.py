@@ -17,6 +17,13 @@ from marketplace.money import format_amount, parse_amount
         ("0.29", "USD", 29),
         ("1.15", "USD", 115),
         ("4.35", "GBP", 435),
+        # Separators: thousands groups, or one decimal comma within the currency's decimals.
+        ("1,250", "USD", 125_000),
+        ("1,250,000.5", "USD", 125_000_050),
+        ("12,50", "EUR", 1250),
+        ("12,5", "EUR", 1250),
+        ("10,00", "USD", 1000),
+        ("1,250", "JPY", 1250),
     ],
 )
 def test_parse_amount_is_exact(text, currency, cents):
@@ -35,6 +42,15 @@ def test_parse_amount_is_exact(text, currency, cents):
         ("1.5", "JPY", "no decimals"),
         ("1000000000.01", "USD", "too large"),
         ("5", "ZZZ", "not an accepted currency"),
+        # A comma that is neither a thousands separator nor a decimal comma is refused, never
+        # guessed (deleting it read "12,50" EUR as 1,250.00 and a refund of "10,00" as 1,000).
+        ("1.250,00", "EUR", "Use a point for decimals"),
+        ("12,5050", "EUR", "Use a point for decimals"),
+        ("1,2,3", "USD", "Use a point for decimals"),
+        (",50", "USD", "Use a point for decimals"),
+        ("12,", "USD", "Use a point for decimals"),
+        ("12,5", "JPY", "Use a point for decimals"),
+        ("1,25.00", "USD", "Use a point for decimals"),
     ],
 )
 def test_parse_amount_refuses_bad_input_with_a_message(text, currency, message):

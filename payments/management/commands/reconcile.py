@@ -122,7 +122,7 @@ class Command(BaseCommand):
             self.stdout.write(f"STUCK {transaction_id} {status} since {since.isoformat()} (> {hours} h)")
         for txn in held:
             self.stdout.write(
-                f"HELD {txn.pk} {format_amount(txn.seller_payout_cents, txn.currency)} to seller "
+                f"HELD {txn.pk} {format_amount(txn.payout_due_cents, txn.currency)} to seller "
                 f"{txn.seller_id} since {txn.escrow_release_date.isoformat()}: {txn.hold_reason}"
             )
         self.stdout.write(
