@@ -233,7 +233,8 @@ class UserAdmin(auth_admin.UserAdmin):
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "title": f"{action.verb} {'this account' if len(users) == 1 else f'{len(users)} accounts'}",
-            "status_action": action,
+            "verb": action.verb,
+            "explanation": action.explanation,
             "users": users,
             "form": form,
             "hidden": [
