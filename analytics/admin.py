@@ -1,10 +1,11 @@
 from django.contrib import admin
 
 from analytics.models import Event
+from marketplace.admin import ReadOnlyModelAdmin
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(ReadOnlyModelAdmin):
     """Read-only window on the partitioned events table (written by the analytics service).
 
     Filters are on ``created_at`` ranges, which prune partitions; a date hierarchy would
@@ -33,12 +34,3 @@ class EventAdmin(admin.ModelAdmin):
         "properties",
     )
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

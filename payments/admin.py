@@ -5,6 +5,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from listings.admin import CurrencyListFilter
+from marketplace.admin import ReadOnlyModelAdmin
 from marketplace.errors import ServiceError
 from marketplace.money import format_amount
 from payments.forms import StaffDecisionForm, StaffRefundForm
@@ -229,7 +230,7 @@ class TransactionAdmin(admin.ModelAdmin):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(admin.ModelAdmin):
+class LedgerEntryAdmin(ReadOnlyModelAdmin):
     """The money ledger, read-only: the database refuses UPDATE and DELETE of its rows, and
     only the payments services append them."""
 
@@ -253,18 +254,9 @@ class LedgerEntryAdmin(admin.ModelAdmin):
     def amount(self, obj: LedgerEntry) -> str:
         return format_amount(obj.amount_cents, obj.currency)
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(StripeEvent)
-class StripeEventAdmin(admin.ModelAdmin):
+class StripeEventAdmin(ReadOnlyModelAdmin):
     """Webhook events as Stripe sent them: a log, never edited (a changed row would hide or
     replay an event)."""
 
@@ -275,18 +267,9 @@ class StripeEventAdmin(admin.ModelAdmin):
     ordering = ("-created", "-id")
     readonly_fields = ("event_id", "type", "object_id", "created", "received_at", "processed_at", "payload")
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(StaffDecision)
-class StaffDecisionAdmin(admin.ModelAdmin):
+class StaffDecisionAdmin(ReadOnlyModelAdmin):
     """Every staff money decision (refunds of others' sales, seller debts booked, held payouts
     released) with its reason, newest first. Append-only: read, never edited here."""
 
@@ -304,12 +287,3 @@ class StaffDecisionAdmin(admin.ModelAdmin):
     @admin.display(description="Transaction", ordering="transaction_id")
     def transaction_reference(self, obj: StaffDecision) -> str:
         return str(obj.transaction_id)[:8]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.template.response import TemplateResponse
 
+from marketplace.admin import ReadOnlyModelAdmin
 from marketplace.errors import ServiceError
 from reviews.models import ModerationAction, Review, ReviewFlag, ReviewModeration
 from reviews.services import review_moderate
@@ -237,7 +238,7 @@ class ReviewAdmin(admin.ModelAdmin):
 
 
 @admin.register(ReviewModeration)
-class ReviewModerationAdmin(admin.ModelAdmin):
+class ReviewModerationAdmin(ReadOnlyModelAdmin):
     list_display = ("created_at", "review", "action", "actor", "reason")
     list_select_related = ("review", "actor")
     list_filter = ("action",)
@@ -248,18 +249,9 @@ class ReviewModerationAdmin(admin.ModelAdmin):
     show_facets = admin.ShowFacets.NEVER
     readonly_fields = ("review", "actor", "action", "reason", "created_at")
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(ReviewFlag)
-class ReviewFlagAdmin(admin.ModelAdmin):
+class ReviewFlagAdmin(ReadOnlyModelAdmin):
     """Members' reports, read-only: staff act on the review itself (remove or restore resolves them)."""
 
     list_display = ("created_at", "review", "member", "reason", "resolved_at")
@@ -271,12 +263,3 @@ class ReviewFlagAdmin(admin.ModelAdmin):
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     readonly_fields = ("review", "member", "reason", "text", "resolved_at", "created_at")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
