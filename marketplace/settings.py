@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "django.contrib.sitemaps",
     "channels",
+    "procrastinate.contrib.django",  # job queue (PostgreSQL): emails, periodic work
     "marketplace",
     "accounts",
     "listings",
@@ -53,6 +54,10 @@ INSTALLED_APPS = [
     "messaging",
     "notifications",
     "analytics",
+    "moderation",
+    "offers",
+    "alerts",
+    "privacy",
 ]
 
 MIDDLEWARE = [

@@ -1,10 +1,12 @@
 """The layer rule and the no-cycle rule, checked by reading every module's imports.
 
 Layers, lowest first (DESIGN.md, README "Layout"): ``marketplace`` <- ``accounts`` <-
-``analytics`` <- ``listings`` <- ``payments`` <- ``reviews`` / ``messaging`` /
-``notifications``. A domain module (models, services, selectors, hooks, subscribers, ledger,
-lifecycle, search, ...) imports only from its own app and from apps strictly below it: the
-three top apps do not import each other either. News travels upwards through a lower app's
+``analytics`` <- ``listings`` <- ``payments`` <- ``reviews`` / ``messaging`` <-
+``moderation`` / ``offers`` / ``alerts`` <- ``notifications`` <- ``privacy``. Notifications
+sits above every app whose news it tells; privacy (account deletion and export) above every
+app whose data it anonymises or exports. A domain module (models, services, selectors, hooks,
+subscribers, ledger, lifecycle, search, ...) imports only from its own app and from apps
+strictly below it: apps of one layer do not import each other either. News travels upwards through a lower app's
 ``hooks.py`` (a higher app's ``subscribers.py`` subscribing to it is a downward import).
 Presentation modules (views, URLconfs, admin, forms, consumers, routing, sitemaps, commands,
 template tags, middleware, ``apps.py``) may compose any app's selectors.
@@ -36,7 +38,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("analytics",),
     ("listings",),
     ("payments",),
-    ("reviews", "messaging", "notifications"),
+    ("reviews", "messaging"),
+    ("moderation", "offers", "alerts"),
+    ("notifications",),
+    ("privacy",),
 )
 RANK = {app: rank for rank, apps in enumerate(LAYERS) for app in apps}
 
