@@ -1,12 +1,7 @@
-from datetime import timedelta
-
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from marketplace.errors import ServiceError
-from payments.models import Transaction
-from payments.services import transaction_expire
+from payments.services.sweeps import checkouts_expire_all_due, checkouts_expiring
 
 
 class Command(BaseCommand):
@@ -21,21 +16,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, dry_run, **options):
         now = timezone.now()
-        cutoff = now - timedelta(minutes=settings.CHECKOUT_EXPIRY_MINUTES)
-        due = Transaction.objects.filter(status=Transaction.Status.PENDING, created_at__lte=cutoff).order_by(
-            "created_at"
-        )
         if dry_run:
-            count = due.count()
+            count = checkouts_expiring(now=now).count()
             self.stdout.write(f"{count} unpaid checkouts would expire.")
             return
-        expired = failed = 0
-        for transaction in due.only("pk", "listing_id").iterator():
-            try:
-                expired += transaction_expire(transaction=transaction, now=now)
-            except ServiceError as error:  # e.g. a listing moved by hand: report it, go on
-                failed += 1
-                self.stderr.write(f"{transaction.pk}: {error.message}")
-        self.stdout.write(f"Expired {expired} unpaid checkouts.")
-        if failed:
-            raise CommandError(f"{failed} checkouts could not be expired (see above).")
+        report = checkouts_expire_all_due(now=now)
+        for line in report.errors:  # e.g. a listing moved by hand: reported, the others go on
+            self.stderr.write(line)
+        self.stdout.write(f"Expired {report.outcomes['expired']} unpaid checkouts.")
+        if report.failed:
+            raise CommandError(f"{report.failed} checkouts could not be expired (see above).")
