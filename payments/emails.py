@@ -5,16 +5,17 @@ Each re-reads the transaction (the caller's instance may be stale) and takes eve
 from the ledger, so an email states what was booked, not what a row said before. Each
 message goes to one party only: the buyer's and the seller's addresses are private, and
 never appear in the other's mail.
-Failures propagate; the hook runner logs them.
+Each is queued as a job (``marketplace.mail.queue_email``): the worker sends it, retrying
+while the mail server is down. Failures to render or queue propagate; the hook runner logs them.
 """
 
 from datetime import datetime
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from marketplace.mail import queue_email
 from marketplace.money import format_amount
 from payments.ledger import transaction_figures
 from payments.models import Transaction, TransactionStatus
@@ -84,22 +85,23 @@ def _context(txn: Transaction, recipient, **extra) -> dict:
     }
 
 
-def _send(*, template: str, subject: str, context: dict, to: str) -> None:
-    """Render ``<template>.txt`` and ``<template>.html`` and send them to one address."""
+def _send(
+    *, template: str, subject: str, context: dict, to: str, headers: dict[str, str] | None = None
+) -> None:
+    """Render ``<template>.txt`` and ``<template>.html`` and queue them for one address
+    (``marketplace.mail.queue_email``: a job with retries; in the caller's transaction).
+
+    ``headers``: extra headers (the notification's List-Unsubscribe and List-Unsubscribe-Post,
+    whose link the footer repeats)."""
+    headers = dict(headers or {})
+    context = {**context, "unsubscribe_url": headers.get("List-Unsubscribe", "").strip("<>")}
     body = render_to_string(f"{TEMPLATE_DIR}/{template}.txt", context)
     html = render_to_string(f"{TEMPLATE_DIR}/{template}.html", {**context, "subject": subject})
     # A listing title may hold a line break; a header may not.
-    message = EmailMultiAlternatives(
-        subject=" ".join(subject.split()),
-        body=body,
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[to],
-    )
-    message.attach_alternative(html, "text/html")
-    message.send()
+    queue_email(to=to, subject=" ".join(subject.split()), text=body, html=html, headers=headers)
 
 
-def send_order_receipt(transaction: Transaction) -> None:
+def send_order_receipt(transaction: Transaction, *, headers: dict[str, str] | None = None) -> None:
     """The buyer's receipt, once the payment succeeded (pending -> processing)."""
     txn = _reload(transaction)
     context = _context(txn, txn.buyer, seller_name=_seller_name(txn.seller), paid_at=_paid_at(txn))
@@ -108,10 +110,11 @@ def send_order_receipt(transaction: Transaction) -> None:
         subject=f"Your receipt for {context['title']}",
         context=context,
         to=txn.buyer.email,
+        headers=headers,
     )
 
 
-def send_sale_notice(transaction: Transaction) -> None:
+def send_sale_notice(transaction: Transaction, *, headers: dict[str, str] | None = None) -> None:
     """The seller's notice of a paid sale: what the buyer paid, the fee, the payout and when."""
     txn = _reload(transaction)
     context = _context(txn, txn.seller)
@@ -120,10 +123,11 @@ def send_sale_notice(transaction: Transaction) -> None:
         subject=f"You sold {context['title']}",
         context=context,
         to=txn.seller.email,
+        headers=headers,
     )
 
 
-def send_payout_notice(transaction: Transaction) -> None:
+def send_payout_notice(transaction: Transaction, *, headers: dict[str, str] | None = None) -> None:
     """The seller's notice that escrow was released and what was transferred to them."""
     txn = _reload(transaction)
     context = _context(txn, txn.seller)
@@ -132,36 +136,66 @@ def send_payout_notice(transaction: Transaction) -> None:
         subject=f"Your payout for {context['title']}",
         context=context,
         to=txn.seller.email,
+        headers=headers,
     )
 
 
 def send_refund_notice(transaction: Transaction, amount_cents: int) -> None:
     """Tell the buyer they were refunded ``amount_cents`` and the seller what it does to
-    their payout, one message each.
+    their payout, one message each (:func:`send_refund_buyer_notice`,
+    :func:`send_refund_seller_notice`).
 
     A payment that arrived after its checkout was cancelled is refunded at once: the buyer is
     told why, and the seller, who never made that sale, is not written to.
     """
-    txn = _reload(transaction)
-    refund = format_amount(amount_cents, txn.currency)
-    flags = {
+    send_refund_buyer_notice(transaction, amount_cents)
+    send_refund_seller_notice(transaction, amount_cents)
+
+
+def _refund_flags(txn: Transaction, amount_cents: int) -> dict:
+    return {
         "amount_cents": amount_cents,
         "late_payment": txn.status == Status.CANCELLED,
         "released": txn.escrow_released_at is not None,
     }
-    buyer_context = _context(txn, txn.buyer, **flags)
+
+
+def refund_reaches_seller(transaction: Transaction) -> bool:
+    """False for a payment that arrived after its checkout was cancelled: the seller never
+    made that sale and is not told of its refund."""
+    return transaction.status != Status.CANCELLED
+
+
+def send_refund_buyer_notice(
+    transaction: Transaction, amount_cents: int, *, headers: dict[str, str] | None = None
+) -> None:
+    """The buyer's notice of a refund of ``amount_cents``."""
+    txn = _reload(transaction)
+    refund = format_amount(amount_cents, txn.currency)
+    buyer_context = _context(txn, txn.buyer, **_refund_flags(txn, amount_cents))
     _send(
         template="refund_buyer",
         subject=f"You were refunded {refund} for {buyer_context['title']}",
         context=buyer_context,
         to=txn.buyer.email,
+        headers=headers,
     )
-    if flags["late_payment"]:
+
+
+def send_refund_seller_notice(
+    transaction: Transaction, amount_cents: int, *, headers: dict[str, str] | None = None
+) -> None:
+    """The seller's notice of what a refund of ``amount_cents`` does to their payout; nothing
+    for a late payment refunded at once (:func:`refund_reaches_seller`)."""
+    txn = _reload(transaction)
+    if not refund_reaches_seller(txn):
         return
-    seller_context = _context(txn, txn.seller, **flags)
+    refund = format_amount(amount_cents, txn.currency)
+    seller_context = _context(txn, txn.seller, **_refund_flags(txn, amount_cents))
     _send(
         template="refund_seller",
         subject=f"{refund} was refunded to the buyer of {seller_context['title']}",
         context=seller_context,
         to=txn.seller.email,
+        headers=headers,
     )

@@ -1,34 +1,16 @@
-"""Payments' own subscribers to its hooks: the purchase emails and the log lines.
+"""Payments' own subscribers to its hooks: the log lines.
 
-Connected once by ``PaymentsConfig.ready()``. Each subscriber looks ``emails`` up when it runs,
-so a test can replace one email function.
+Connected once by ``PaymentsConfig.ready()``. The purchase emails (``payments/emails.py``) are
+the email channel of the matching notifications: ``notifications/subscribers.py`` sends them
+through ``notifications.services.notify``, which honours the member's preferences and adds the
+one-click unsubscribe headers, so each event is mailed once.
 """
 
 import logging
 
-from payments import emails, hooks
+from payments import hooks
 
 logger = logging.getLogger("payments.hooks")
-
-
-@hooks.order_paid.subscribe
-def email_order_receipt(transaction) -> None:
-    emails.send_order_receipt(transaction)
-
-
-@hooks.order_paid.subscribe
-def email_sale_notice(transaction) -> None:
-    emails.send_sale_notice(transaction)
-
-
-@hooks.order_completed.subscribe
-def email_payout_notice(transaction) -> None:
-    emails.send_payout_notice(transaction)
-
-
-@hooks.order_refunded.subscribe
-def email_refund_notice(transaction, amount_cents: int) -> None:
-    emails.send_refund_notice(transaction, amount_cents)
 
 
 @hooks.order_cancelled.subscribe
