@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from analytics.models import Event
-from marketplace.admin import ReadOnlyModelAdmin
+from marketplace.admin import EstimatedCountPaginator, ReadOnlyModelAdmin
 
 
 @admin.register(Event)
@@ -20,6 +20,7 @@ class EventAdmin(ReadOnlyModelAdmin):
     search_help_text = "An exact event name or category, or an exact user email."
     ordering = ("-created_at",)
     show_full_result_count = False
+    paginator = EstimatedCountPaginator  # no exact COUNT(*) over every partition
     show_facets = admin.ShowFacets.NEVER
     fields = (
         "created_at",
@@ -32,5 +33,6 @@ class EventAdmin(ReadOnlyModelAdmin):
         "user_agent",
         "ip_address",
         "properties",
+        "uid",
     )
     readonly_fields = fields

@@ -13,6 +13,10 @@ class Event(models.Model):
     """
 
     id = models.BigAutoField(primary_key=True)
+    # Given by ``analytics.tracking.track`` when the event happens, so a retried flush
+    # inserts it once: unique with the partition key (a partitioned table's unique keys must
+    # include it). Rows written another way may leave it empty.
+    uid = models.UUIDField(null=True, blank=True, editable=False)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -31,6 +35,11 @@ class Event(models.Model):
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     properties = models.JSONField(default=dict, blank=True)
     created_at = CreatedAtField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["uid", "created_at"], name="analytics_event_uid_unique"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.event_name} @ {self.created_at:%Y-%m-%d %H:%M}"
