@@ -5,12 +5,19 @@
 Works on its own database on the development server (``marketplace_bench_<N>`` unless
 ``--database`` names another): creates it, migrates it, loads it with ``seed_demo``'s loader
 when it is empty, and VACUUM ANALYZEs it. Then runs each kind of search (keyword, keyword +
-category, attribute range, price range, radius, everything combined) with varied inputs,
-through ``SearchForm`` and ``run_search`` as the view does, and prints p50/p95 of:
+category, attribute range, price range, radius, everything combined), each also with inputs
+that find nothing ("<kind>: none"), through ``SearchForm`` and ``run_search`` as the view
+does, with the counts/facets cache cleared first (``--facet-cache`` keeps it), and prints
+p50/p95 of:
 
 - sql: every query of the search, timed around ``cursor.execute`` (connection.execute_wrapper);
-- page: the page query alone (the first one);
+- page: the page query (the one selecting the result cards; two on the page where best match
+  runs out of ranked candidates);
 - full: building and validating the form plus ``run_search``;
+- the same inputs through the naive draft and through tantivy (``bench/search_engines.py``),
+  as ratios project/naive and project/tantivy at p50 and p95;
+- exact: the share of searches with an exact count; overlap@24: for best-match searches, the
+  share of the exhaustive ranking's top 24 (every match ranked) on the page;
 
 then EXPLAIN (ANALYZE, BUFFERS) of the slowest query seen. See bench/README.md.
 """
@@ -114,6 +121,52 @@ ATTRIBUTE_RANGES = [
 ]
 CITY_SLUGS = ["new-york", "los-angeles", "chicago", "london", "paris", "berlin", "toronto", "austin", "tokyo"]
 KINDS = ["keyword", "keyword+category", "attribute range", "price range", "radius", "combined"]
+# Inputs that find nothing, per kind: the slowest case of an index that filters after it
+# reads (every candidate is read and thrown away).
+ZERO_KEYWORDS = ["desk toyota", "walnut iphone", "brompton espresso", "qwzx", "sofa ducati"]
+ZERO_CATEGORY_KEYWORDS = [("toyota", "furniture"), ("sofa", "phones"), ("iphone", "cars"), ("piano", "bikes")]
+ZERO_ATTRIBUTES = [
+    ("laptops", {"attr_ram_gb_min": "4096"}),
+    ("cars", {"attr_year_min": "2090"}),
+    ("motorcycles", {"attr_engine_cc_min": "90000"}),
+    ("vehicles", {"attr_year_max": "1200"}),
+    ("desks", {"attr_width_min": "900"}),
+]
+# Mid-ocean points: no listing within any radius the form allows below 1,000 km.
+EMPTY_POINTS = [("0", "-150"), ("-40", "-30"), ("10", "-170"), ("-50", "80")]
+
+
+def zero_query_for(kind: str, rng: random.Random) -> dict[str, str]:
+    """GET parameters of one search of ``kind`` that finds nothing."""
+    if kind == "keyword":
+        return {"q": rng.choice(ZERO_KEYWORDS)}
+    if kind == "keyword+category":
+        q, category = rng.choice(ZERO_CATEGORY_KEYWORDS)
+        return {"q": q, "category": category}
+    if kind == "attribute range":
+        category, bounds = rng.choice(ZERO_ATTRIBUTES)
+        return {"category": category, **bounds}
+    if kind == "price range":
+        return {"min_price": str(rng.choice([5_000_000, 8_000_000])), "max_price": "9000000"}
+    if kind == "radius":
+        lat, lng = rng.choice(EMPTY_POINTS)
+        return {"lat": lat, "lng": lng, "radius_km": str(rng.choice([25, 100, 500]))}
+    # combined: a real keyword, category and place, with a bound nothing meets
+    category, bounds = rng.choice(ZERO_ATTRIBUTES)
+    words = {
+        "laptops": "laptop",
+        "cars": "toyota",
+        "motorcycles": "honda",
+        "vehicles": "manual",
+        "desks": "desk",
+    }
+    return {
+        "q": words[category],
+        "category": category,
+        **bounds,
+        "near": rng.choice(CITY_SLUGS[:6]),
+        "radius_km": "100",
+    }
 
 
 def query_for(kind: str, rng: random.Random) -> dict[str, str]:
@@ -232,7 +285,9 @@ def fill_database(args) -> None:
         )
         started = time.monotonic()
         with connection.cursor() as cursor:
-            cursor.execute("VACUUM (ANALYZE) listings_listing, listings_favorite, accounts_user")
+            cursor.execute(
+                "VACUUM (ANALYZE) listings_listing, listings_favorite, accounts_user, listings_listing_number"
+            )
         print(f"VACUUM ANALYZE in {time.monotonic() - started:.1f} s")
 
 
@@ -240,13 +295,22 @@ def run_benchmark(args) -> None:
     from django.conf import settings
     from django.db import connection
     from django.http import QueryDict
+    from search_engines import TantivyIndex, naive_search
 
     from listings.search import SearchForm, run_search
+    from listings.search.filters import filtered_listings
+    from listings.search.keywords import keyword_query
+    from listings.search.ranking import exhaustive
     from listings.selectors import public_listings
 
     settings.DEBUG = False  # no query log: time what production would run
     rng = random.Random(args.seed)
     timings: dict[str, list[Sample]] = defaultdict(list)
+    # Same inputs, other engines: (project full, other) seconds per kind.
+    naive_pairs: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    tantivy_pairs: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    overlaps: dict[str, list[float]] = defaultdict(list)
+    exact_counts: dict[str, list[bool]] = defaultdict(list)
     slowest = Slowest()
     slowest_per_kind: dict[str, Slowest] = defaultdict(Slowest)
     executed: list[tuple[str, tuple, float]] = []
@@ -257,6 +321,14 @@ def run_benchmark(args) -> None:
             return execute(sql, params, many, context)
         finally:
             executed.append((sql, params, time.perf_counter() - started))
+
+    def form_for(params: dict[str, str]):
+        query = QueryDict(mutable=True)
+        query.update(params)
+        form = SearchForm(query)
+        if not form.is_valid():
+            raise SystemExit(f"Invalid search {params}: {form.errors.as_json()}")
+        return form
 
     def search(params: dict[str, str]):
         query = QueryDict(mutable=True)
@@ -270,23 +342,62 @@ def run_benchmark(args) -> None:
             result = run_search(form)
         return time.perf_counter() - started, result
 
-    for kind in KINDS:  # warm up: caches, the category tree, the buffer pool
+    def timed_call(function, *call_args):
+        started = time.perf_counter()
+        value = function(*call_args)
+        return time.perf_counter() - started, value
+
+    engine = None
+    if not args.no_tantivy:
+        engine = TantivyIndex(BASE_DIR / ".data" / "bench" / f"tantivy-{args.database}")
+        built = engine.open_or_build(public_listings().count())
+        if built:
+            print(f"tantivy index built in {built:.1f} s", file=sys.stderr)
+
+    kinds = [*KINDS, *(f"{kind}: none" for kind in KINDS)]
+
+    def inputs_for(kind: str) -> dict[str, str]:
+        if kind.endswith(": none"):
+            return zero_query_for(kind.removesuffix(": none"), rng)
+        return query_for(kind, rng)
+
+    for kind in kinds:  # warm up: caches, the category tree, the buffer pool
         for _ in range(args.warmup):
-            search(query_for(kind, rng))
+            search(inputs_for(kind))
 
     for iteration in range(args.iterations):
-        for kind in KINDS:
-            params = query_for(kind, rng)
-            full, _ = search(params)
+        for kind in kinds:
+            params = inputs_for(kind)
+            if not args.facet_cache:
+                from django.core.cache import cache
+
+                from listings.search.facets import facets_cache_key
+
+                cache.delete(facets_cache_key(form_for(params).cleaned_data))
+            full, result = search(params)
             queries = [entry for entry in executed if "listings_listing" in entry[0]]
-            timings[kind].append(
-                Sample(sql=sum(seconds for *_, seconds in queries), page=queries[0][2], full=full)
-            )
+            # The page query: the one that selects the cards (the counts and facets do not).
+            page = sum(seconds for sql, _, seconds in queries if "primary_image_url" in sql)
+            timings[kind].append(Sample(sql=sum(seconds for *_, seconds in queries), page=page, full=full))
+            exact_counts[kind].append(not result.total_capped)
             for sql, query_params, seconds in queries:
                 for record in (slowest, slowest_per_kind[kind]):
                     if seconds > record.seconds:
                         record.seconds, record.kind, record.sql = seconds, kind, sql
                         record.params, record.query = tuple(query_params or ()), params
+            form = form_for(params)
+            data = form.cleaned_data
+            if iteration % args.naive_every == 0:
+                naive_pairs[kind].append((full, timed_call(naive_search, form)[0]))
+            if engine is not None:
+                tantivy_pairs[kind].append((full, timed_call(engine.search, form)[0]))
+            if data["sort"] == "relevance" and not result.corrected_from:
+                # Best match against ranking every match (untimed).
+                reference = exhaustive(filtered_listings(data, form), keyword_query(data["q"]))
+                expected = [str(pk) for pk in reference.values_list("id", flat=True)[:PAGE]]
+                got = [str(listing.id) for listing in result.listings[:PAGE]]
+                if expected:
+                    overlaps[kind].append(len(set(expected) & set(got)) / len(expected))
         if (iteration + 1) % 10 == 0:
             print(f"  {iteration + 1}/{args.iterations} rounds", file=sys.stderr)
 
@@ -294,27 +405,40 @@ def run_benchmark(args) -> None:
     print()
     print(
         f"{args.database}: {active:,} searchable listings; {args.iterations} searches per kind "
-        f"(+{args.warmup} warm-up); {os.cpu_count()} CPUs"
+        f"(+{args.warmup} warm-up); {os.cpu_count()} CPUs; load average "
+        f"{' '.join(f'{value:.1f}' for value in os.getloadavg())} at the end"
     )
-    print("Times in ms. sql = all queries of one search; page = the page query; full = form + run_search.")
-    header = "kind                 sql p50  sql p95  page p50 page p95 full p50 full p95  full/sql p50"
+    print(
+        "Times in ms. sql = all queries of one search; page = the page query; full = form + "
+        "run_search;\nnaive, tantivy: the same inputs through the naive draft and tantivy, as ratios "
+        "project full / other (below 1: the project is faster) at p50 and p95 of the paired inputs."
+    )
+    header = (
+        "kind                    sql p50  sql p95 page p50 page p95 full p50 full p95 full/sql"
+        "  /naive p50  p95  /tantivy p50   p95  exact  overlap@24"
+    )
     print(header)
     print("-" * len(header))
-    for kind in KINDS:
+    for kind in kinds:
         samples = timings[kind]
-        sql_times = [s.sql for s in samples]
-        page_times = [s.page for s in samples]
-        full_times = [s.full for s in samples]
-        ratio = statistics.median(s.full / s.sql for s in samples)
+        sql_times = [sample.sql for sample in samples]
+        page_times = [sample.page for sample in samples]
+        full_times = [sample.full for sample in samples]
+        ratio = statistics.median(sample.full / sample.sql for sample in samples if sample.sql)
+        overlap = (
+            f"{statistics.mean(overlaps[kind]):.2f} min {min(overlaps[kind]):.2f}" if overlaps[kind] else "-"
+        )
         print(
-            f"{kind:18s}"
-            f"{milliseconds(percentile(sql_times, 0.5))} {milliseconds(percentile(sql_times, 0.95))} "
+            f"{kind:22s}"
+            f"{milliseconds(percentile(sql_times, 0.5))} {milliseconds(percentile(sql_times, 0.95))}"
             f"{milliseconds(percentile(page_times, 0.5))} {milliseconds(percentile(page_times, 0.95))}"
             f"{milliseconds(percentile(full_times, 0.5))} {milliseconds(percentile(full_times, 0.95))}"
-            f"{ratio:10.2f}x"
+            f"{ratio:8.2f}x {ratios(naive_pairs[kind])} {ratios(tantivy_pairs[kind])}"
+            f"  {sum(exact_counts[kind]) / len(exact_counts[kind]):4.0%}  {overlap}"
         )
+    print('exact = share of searches whose count is exact (not "1,000+").')
 
-    records = [slowest_per_kind[kind] for kind in KINDS] if args.explain_each else [slowest]
+    records = [slowest_per_kind[kind] for kind in kinds] if args.explain_each else [slowest]
     for record in records:
         print()
         print(f"Slowest query ({record.kind}, {record.seconds * 1000:.1f} ms), search {record.query}:")
@@ -325,6 +449,20 @@ def run_benchmark(args) -> None:
             cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {record.sql}", record.params)
             for (line,) in cursor.fetchall():
                 print(f"  {line}")
+
+
+PAGE = 24
+
+
+def ratios(pairs: list[tuple[float, float]]) -> str:
+    """project/other at p50 and p95 of paired samples (each side's own percentile)."""
+    if not pairs:
+        return f"{'-':>11s} {'-':>5s}"
+    ours = [project for project, _ in pairs]
+    theirs = [other for _, other in pairs]
+    p50 = percentile(ours, 0.5) / percentile(theirs, 0.5)
+    p95 = percentile(ours, 0.95) / percentile(theirs, 0.95)
+    return f"{p50:11.2f} {p95:5.2f}"
 
 
 def main() -> None:
@@ -340,6 +478,15 @@ def main() -> None:
     )
     parser.add_argument(
         "--show-sql", action="store_true", help="Print the slowest queries whole, with values."
+    )
+    parser.add_argument(
+        "--naive-every", type=int, default=1, help="Run the naive draft every Nth round (slow at 1M)."
+    )
+    parser.add_argument("--no-tantivy", action="store_true", help="Leave tantivy out.")
+    parser.add_argument(
+        "--facet-cache",
+        action="store_true",
+        help="Keep the one-minute counts/facets cache (default: cleared before each search).",
     )
     args = parser.parse_args()
     args.database = args.database or f"marketplace_bench_{args.listings}"

@@ -147,6 +147,9 @@ class SearchForm(forms.Form):
             else:
                 if after.get("sort") != sort:
                     self.add_error(None, "This results page link belongs to another sort order.")
+                elif sort == "relevance" and not _relevance_cursor(after):
+                    # A link from before the best-match order had its present keys.
+                    self.add_error(None, "This results page link is no longer valid; start the search again.")
                 else:
                     cleaned["after"] = after
         return cleaned
@@ -162,3 +165,11 @@ class SearchForm(forms.Form):
             elif self.cleaned_data.get(f"attr_{key}"):
                 filters.append((attribute, self.cleaned_data[f"attr_{key}"]))
         return filters
+
+
+def _relevance_cursor(after: dict) -> bool:
+    """A best-match cursor: zone 0 holds [title_match, rank, published_at], zone 1 published_at."""
+    value = after.get("value")
+    if after.get("zone") == 1:
+        return isinstance(value, str)
+    return after.get("zone") == 0 and isinstance(value, list) and len(value) == 3

@@ -5,10 +5,9 @@ facet and the attribute facet)."""
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.contrib.postgres.search import SearchRank
 from django.core import signing
-from django.db.models import F, FloatField, Q, QuerySet
-from django.db.models.functions import Cast
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
 
 from listings.models import Listing
 from listings.search.expressions import CubeDistance, EarthDistance, earth_point, keyword_query, listing_earth
@@ -23,11 +22,13 @@ from listings.search.filters import filtered_listings
 from listings.search.form import CURSOR_SALT, SearchForm
 from listings.search.keywords import parse_keywords, rewrite_words, unparse
 from listings.search.lexicon import spelling_corrections
+from listings.search.ranking import after_newest, after_relevance, exhaustive, ranked_candidates, tail
 
 PAGE_SIZE = 24
 # Sort key (column or annotation) and direction; ties are broken by id in the same direction,
 # so one index (key, id) serves both a sort and its reverse.
 SORT_KEYS = {
+    # Best match: (title_match, rank, published_at, id), see listings.search.ranking.
     "relevance": ("rank", "desc"),
     "newest": ("published_at", "desc"),
     "price_asc": ("price_cents", "asc"),
@@ -74,9 +75,6 @@ class SearchResult:
 
 def _ordered_page(qs: QuerySet[Listing], data: dict) -> QuerySet[Listing]:
     sort = data["sort"]
-    if sort == "relevance":
-        query = keyword_query(data["q"])
-        qs = qs.annotate(rank=Cast(SearchRank(F("search_vector"), query, cover_density=True), FloatField()))
     if data.get("point"):
         point = earth_point(data["point"])
         qs = qs.annotate(distance=EarthDistance(point, listing_earth()))
@@ -96,12 +94,58 @@ def _ordered_page(qs: QuerySet[Listing], data: dict) -> QuerySet[Listing]:
     return qs.order_by(F(key).asc(), F("id").asc())
 
 
-def _cursor_for(listing: Listing, sort: str) -> str:
+def _cursor_for(listing: Listing, sort: str, zone: int = 0) -> str:
+    if sort == "relevance":
+        published = listing.published_at.isoformat()
+        value = [listing.title_match, listing.rank, published] if zone == 0 else published
+        return signing.dumps(
+            {"sort": sort, "zone": zone, "value": value, "id": str(listing.id)}, salt=CURSOR_SALT
+        )
     key, _ = SORT_KEYS[sort]
     value = getattr(listing, key)
     if isinstance(value, datetime):
         value = value.isoformat()
     return signing.dumps({"sort": sort, "value": value, "id": str(listing.id)}, salt=CURSOR_SALT)
+
+
+def _relevance_page(
+    matching: QuerySet[Listing], data: dict, capped: bool, title_pool: QuerySet[Listing] | None
+) -> tuple[list[Listing], str | None]:
+    """One page in the best-match order.
+
+    When the count is exact (fewer than SEARCH_COUNT_CAP matches), every match is ranked:
+    reading a thousand rows is cheap. Otherwise the ranked candidates come first (zone 0),
+    then the other matches newest first (zone 1); a page that ends the candidates asks for
+    the first rows of the tail.
+    """
+    query = keyword_query(data["q"])
+    now = timezone.now()
+    after = data.get("after")
+    point = earth_point(data["point"]) if data.get("point") else None
+
+    def cards(qs: QuerySet[Listing]) -> QuerySet[Listing]:
+        if point is not None:
+            qs = qs.annotate(distance=EarthDistance(point, listing_earth()))
+        return qs.select_related("category").only(*CARD_FIELDS)
+
+    rows: list[tuple[Listing, int]] = []
+    if not after or after.get("zone", 0) == 0:
+        ranked = (
+            ranked_candidates(matching, query, now, title_pool) if capped else exhaustive(matching, query)
+        )
+        if after:
+            ranked = ranked.filter(after_relevance(after["value"], after["id"]))
+        rows = [(listing, 0) for listing in cards(ranked)[: PAGE_SIZE + 1]]
+        if len(rows) <= PAGE_SIZE and capped:
+            rest = cards(tail(matching, query, now, title_pool))[: PAGE_SIZE + 1 - len(rows)]
+            rows += [(listing, 1) for listing in rest]
+    else:
+        rest = tail(matching, query, now, title_pool).filter(after_newest(after["value"], after["id"]))
+        rows = [(listing, 1) for listing in cards(rest)[: PAGE_SIZE + 1]]
+    has_next = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    cursor = _cursor_for(rows[-1][0], "relevance", rows[-1][1]) if has_next else None
+    return [listing for listing, _ in rows], cursor
 
 
 def run_search(form: SearchForm) -> SearchResult:
@@ -144,16 +188,25 @@ def _search(form: SearchForm, data: dict) -> SearchResult:
     # index and check the distance on the way, which finds a page long before the end.
     radius_box = data["sort"] == "distance" or not capped
     matching = filtered_listings(data, form, radius_box=radius_box)
-    page_qs = _ordered_page(matching, data).select_related("category").only(*CARD_FIELDS)
-    rows = list(page_qs[: PAGE_SIZE + 1])
-    has_next = len(rows) > PAGE_SIZE
-    rows = rows[:PAGE_SIZE]
+    if data["sort"] == "relevance":
+        negated = any(term.negated for group in parse_keywords(data["q"]) for term in group)
+        title_pool = (
+            None if negated else filtered_listings(data, form, radius_box=radius_box, with_keywords=False)
+        )
+        rows, next_cursor = _relevance_page(matching, data, capped, title_pool)
+        has_next = next_cursor is not None
+    else:
+        page_qs = _ordered_page(matching, data).select_related("category").only(*CARD_FIELDS)
+        rows = list(page_qs[: PAGE_SIZE + 1])
+        has_next = len(rows) > PAGE_SIZE
+        rows = rows[:PAGE_SIZE]
+        next_cursor = _cursor_for(rows[-1], data["sort"]) if has_next else None
     if not data.get("after") and not has_next:
         # The whole result is on this page: its length is the exact total, whatever the cache says.
         total, capped = len(rows), False
     return SearchResult(
         listings=rows,
-        next_cursor=_cursor_for(rows[-1], data["sort"]) if has_next else None,
+        next_cursor=next_cursor,
         total=total,
         total_capped=capped,
         category_facets=category_facets(form.tree.roots, per_category),
