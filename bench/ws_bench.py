@@ -66,15 +66,18 @@ def prepare(sockets: int, database: str, recreate: bool) -> tuple[list[dict], di
     import django
 
     django.setup()
+    from importlib import import_module
+
     from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.cache import SessionStore
     from django.core.management import call_command
     from django.db import connection
     from django.utils import timezone
 
     use_bench_database(database, recreate=recreate)
     call_command("migrate", verbosity=0)
+    # Sessions as the site stores them (SESSION_ENGINE), so the servers find them.
+    SessionStore = import_module(settings.SESSION_ENGINE).SessionStore  # noqa: N806
     from accounts.models import User
     from messaging.models import Conversation
 
@@ -147,6 +150,8 @@ def server_environment(env: dict) -> dict:
         "CACHE_KEY_PREFIX": env["CACHE_KEY_PREFIX"],
         "CHANNEL_LAYER_PREFIX": "wsbench-asgi",
         "STATIC_ROOT": str(STATIC_ROOT),
+        # As `make serve` runs them: a connection pool per process (marketplace/serve.py).
+        "DB_POOL_MAX_SIZE": "20",
         **env.get("extra", {}),
     }
 

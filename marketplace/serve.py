@@ -6,10 +6,13 @@
    ``ALLOW_SIMULATED_PAYMENTS``) stops here; warnings are printed.
 3. ``collectstatic`` with the same settings as the server (manifest storage), so no page
    answers 500 for a missing manifest entry.
-4. uvicorn with ``SERVE_WORKERS`` worker processes (HTTP and WebSockets), trusting
+4. uvicorn with ``SERVE_WORKERS`` worker processes (default: one per core; HTTP and
+   WebSockets), each with a database connection pool (``DB_POOL_MAX_SIZE``, 20), trusting
    ``X-Forwarded-*`` from ``SERVE_FORWARDED_ALLOW_IPS``. Media under ``MEDIA_URL`` is served by
    the application (``marketplace.media``) unless ``SERVE_MEDIA=false`` or S3 storage.
-5. Bounded shutdown: on SIGTERM or SIGINT each worker gets ``SERVE_GRACEFUL_TIMEOUT``
+5. The job worker (``python -m marketplace.worker run``: emails, periodic jobs) beside the
+   server, restarted if it dies; stopped with the server, within the same bound.
+6. Bounded shutdown: on SIGTERM or SIGINT each worker gets ``SERVE_GRACEFUL_TIMEOUT``
    seconds to finish its requests (uvicorn's ``--timeout-graceful-shutdown``); a worker still
    alive ``SERVE_KILL_AFTER`` seconds later (a request stuck in a database call cannot be
    cancelled, and the interpreter waits for its thread) is killed with its whole process
@@ -35,6 +38,10 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("MARKETPLACE_DATA_DIR", BASE_DIR / ".data"))
 DEFAULT_PID_FILE = DATA_DIR / "serve.pid"
 PR_SET_PDEATHSIG = 1
+WORKER_RESTART_DELAY = 5  # seconds before a job worker that died is started again
+# Connections per worker process: its request threads and its messaging sockets' database
+# threads (MESSAGE_SOCKET_DB_THREADS, 16) each hold one while they query.
+DEFAULT_POOL_MAX_SIZE = 20
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
@@ -46,6 +53,12 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
 def prepare(args: argparse.Namespace) -> dict:
     """Production settings checked and static files collected; the server's options."""
     os.environ["DEBUG"] = "false"
+    # Each worker borrows database connections from a pool of its own (psycopg's, Django's
+    # "pool" option) unless DB_POOL_MAX_SIZE says otherwise (0: off). Under ASGI every request
+    # runs on a fresh thread, so without a pool each one opens (and forks) a new PostgreSQL
+    # connection, and CONN_MAX_AGE would leave one open per finished thread. The workers inherit
+    # the environment.
+    os.environ.setdefault("DB_POOL_MAX_SIZE", str(DEFAULT_POOL_MAX_SIZE))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
     from django.core.exceptions import ImproperlyConfigured
 
@@ -162,8 +175,12 @@ def _serve(args: argparse.Namespace) -> int:
         preexec_fn=_die_with_parent,  # noqa: PLW1509 - the runner is single-threaded
     )
     started.append(server)
-    if stopping:  # a signal came while it was starting
-        os.killpg(server.pid, signal.SIGTERM)
+    # The job worker (emails, periodic jobs), in its own group too: stopped with the server.
+    worker = _start_worker()
+    started.append(worker)
+    if stopping:  # a signal came while they were starting
+        for process in started:
+            os.killpg(process.pid, signal.SIGTERM)
     print(
         f"serve: http://{args.host}:{args.port}/ with {options['workers']} workers (pid {os.getpid()})",
         file=sys.stderr,
@@ -171,21 +188,45 @@ def _serve(args: argparse.Namespace) -> int:
     )
     try:
         while server.poll() is None and not stopping:
+            if worker.poll() is not None and not stopping:  # the worker died: start another
+                print(
+                    f"serve: job worker exited ({worker.returncode}), restarting", file=sys.stderr, flush=True
+                )
+                time.sleep(WORKER_RESTART_DELAY)
+                if not stopping:
+                    started.remove(worker)
+                    worker = _start_worker()
+                    started.append(worker)
             time.sleep(0.2)
         if stopping:
             deadline = time.monotonic() + options["graceful"] + options["kill_after"]
-            while group_alive(server.pid) and time.monotonic() < deadline:
-                server.poll()
+            while any(group_alive(p.pid) for p in started) and time.monotonic() < deadline:
+                for process in started:
+                    process.poll()
                 time.sleep(0.1)
-            if group_alive(server.pid):
-                print("serve: shutdown bound reached, killing the server", file=sys.stderr, flush=True)
-                os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+            for process in started:
+                if group_alive(process.pid):
+                    name = "the server" if process is server else "the job worker"
+                    print(f"serve: shutdown bound reached, killing {name}", file=sys.stderr, flush=True)
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
             return 0
         return server.returncode or 1  # the server died on its own
     finally:
-        if group_alive(server.pid):
-            os.killpg(server.pid, signal.SIGKILL)
+        for process in started:
+            if group_alive(process.pid):
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def _start_worker() -> subprocess.Popen:
+    from marketplace.worker import worker_command
+
+    return subprocess.Popen(  # noqa: S603 - our interpreter, our module
+        worker_command(),
+        cwd=BASE_DIR,
+        process_group=0,
+        preexec_fn=_die_with_parent,  # noqa: PLW1509 - the runner is single-threaded
+    )
 
 
 def _pid_alive(pid: int) -> bool:

@@ -76,6 +76,8 @@ def server_env(tmp_path: Path, **extra) -> dict:
         "SERVE_WORKERS": "2",
         "SERVE_GRACEFUL_TIMEOUT": str(GRACEFUL),
         "SERVE_KILL_AFTER": str(KILL_AFTER),
+        # The job worker runs queued jobs only: no periodic job may touch the locked table below.
+        "JOBS_WORKER_PERIODIC": "false",
         **extra,
     }
 
@@ -141,8 +143,11 @@ def test_make_serve_serves_pages_static_files_and_media_and_stops_within_its_bou
     try:
         wait_until_up(process, port, log)
         assert pid_file.read_text().strip() == str(process.pid)
-        [server] = children(process.pid)  # uvicorn's supervisor, leader of the server's group
-        groups.append(server)
+        started = {pid: Path(f"/proc/{pid}/cmdline").read_bytes() for pid in children(process.pid)}
+        # uvicorn's supervisor (leader of the server's group) and the job worker (its own group).
+        [server] = [pid for pid, cmdline in started.items() if b"uvicorn" in cmdline]
+        [job_worker] = [pid for pid, cmdline in started.items() if b"marketplace.worker" in cmdline]
+        groups += [server, job_worker]
         workers = [
             pid for pid in children(server) if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
         ]
@@ -215,6 +220,7 @@ def test_make_serve_serves_pages_static_files_and_media_and_stops_within_its_bou
         assert returncode == 0, output
         assert elapsed <= BOUND + 3, f"shutdown took {elapsed:.1f} s (bound {BOUND} s)\n{output}"
         assert not group_alive(process.pid) and not group_alive(server), "every server process is gone"
+        assert not group_alive(job_worker), "the job worker is gone too"
         assert "timeout graceful shutdown exceeded" in output  # the stuck request was cancelled
         assert "killing the server" in output  # the stopped worker was killed at the bound
         assert not pid_file.exists()
@@ -355,3 +361,79 @@ def test_stop_never_signals_a_process_that_is_not_the_runner(tmp_path):
     finally:
         other.kill()
         other.wait()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_serve_stops_cleanly_within_ten_seconds_of_sigterm_under_load(tmp_path):
+    """`make serve` with its default shutdown settings, 8 client threads sending page requests
+    back to back (home, search, a listing page): SIGTERM ends every server process within 10 s,
+    without the runner having to kill anything, and exits 0."""
+    listing = ListingFactory(title="Walnut writing desk", slug="walnut-writing-desk")
+    port, pid_file = free_port(), tmp_path / "pid"
+    log = tmp_path / "serve.log"
+    env = server_env(tmp_path)
+    for name in ("SERVE_GRACEFUL_TIMEOUT", "SERVE_KILL_AFTER"):  # the defaults, as `make serve` has them
+        env.pop(name)
+    with open(log, "wb") as out:
+        process = subprocess.Popen(  # noqa: S603 - our interpreter, our module
+            [*serve_command(), "--host", "127.0.0.1", "--port", str(port), "--pid-file", str(pid_file)],
+            cwd=BASE_DIR,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    groups = [process.pid]
+    answered: list[int] = []
+    stop = threading.Event()
+    paths = ["/", "/search/?q=walnut", f"/listings/{listing.slug}/", "/robots.txt"]
+
+    def client(offset: int) -> None:
+        connection_ = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        n = offset
+        while not stop.is_set():
+            try:
+                connection_.request("GET", paths[n % len(paths)], headers=HTTPS)
+                response = connection_.getresponse()
+                response.read()
+                answered.append(response.status)
+            except (OSError, http.client.HTTPException):
+                connection_.close()  # the server closed it (shutting down): open a new one
+                if stop.wait(0.05):
+                    break
+            n += 1
+        connection_.close()
+
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(8)]
+    try:
+        wait_until_up(process, port, log)
+        groups += children(process.pid)  # uvicorn's supervisor and the job worker, each a group
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 60
+        while len(answered) < 40 and time.monotonic() < deadline:  # the load is on
+            time.sleep(0.1)
+        assert len(answered) >= 40, log.read_text()[-3000:]
+        assert set(answered) == {200}, sorted(set(answered))
+        started = time.monotonic()
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            returncode = process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"serve still running 30 s after SIGTERM under load:\n{log.read_text()[-3000:]}")
+        elapsed = time.monotonic() - started
+        output = log.read_text()
+        assert returncode == 0, output[-3000:]
+        assert elapsed <= 10, f"shutdown under load took {elapsed:.1f} s"
+        assert "shutdown bound reached" not in output  # every process stopped by itself
+        assert not any(group_alive(group) for group in groups), "every server process is gone"
+        assert not pid_file.exists()
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+        for group in groups:
+            if group_alive(group):
+                os.killpg(group, signal.SIGKILL)
+        process.wait(timeout=10)
