@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run serve test services stop migrate lint format install
+.PHONY: run serve test services stop migrate lint format install replica
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,8 +20,15 @@ install: $(INSTALLED)
 services: $(INSTALLED)
 	$(BIN)/python -m marketplace.embedded start
 
+# A streaming read replica of the embedded PostgreSQL (pg_basebackup -R; .data/replica, its own
+# socket). It writes .data/replica.env (DATABASE_REPLICA_URLS), so `make run`/`make serve` started
+# afterwards read replica-safe pages from it; `make stop` stops it.
+replica: services
+	$(BIN)/python -m marketplace.embedded replica
+
 stop:
 	$(BIN)/python -m marketplace.serve stop
+	$(BIN)/python -m marketplace.worker stop
 	$(BIN)/python -m marketplace.embedded stop
 
 migrate: services
@@ -40,11 +47,14 @@ $(DEV_ENV):
 # Links in emails and localstripe's webhook follow the port the site is served on.
 run serve: export SITE_URL ?= http://$(HOST):$(PORT)
 run serve: export LOCALSTRIPE_WEBHOOK_URL ?= http://$(HOST):$(PORT)/payments/webhooks/stripe/
+# The job worker (emails, periodic jobs) runs in the background beside daphne
+# (.data/worker.pid, .data/worker.log): a second `make run` restarts it, `make stop` stops it.
 run: export DEBUG ?= true
 run: migrate $(DEV_ENV)
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/python manage.py seed_demo --if-empty --listings 300
 	$(BIN)/python manage.py refresh_search_lexicon
+	$(BIN)/python -m marketplace.worker start
 	$(BIN)/daphne -b $(HOST) -p $(PORT) marketplace.asgi:application
 
 # Production-style (DEBUG=false: SECRET_KEY and ALLOWED_HOSTS required): checks, collectstatic,

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth import admin as auth_admin
+from django.contrib.auth.models import Group
+from django.db.models import Q
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -16,7 +18,16 @@ from django.utils.html import format_html, format_html_join
 
 from accounts.forms import AccountStatusReasonForm, UserAdminChangeForm, UserAdminCreationForm
 from accounts.models import AccountStatusChange, User
-from accounts.services import user_ban, user_reinstate, user_suspend
+from accounts.services import (
+    MODERATE_USER_PERMISSION,
+    VERIFY_USER_PERMISSION,
+    user_badge_set,
+    user_ban,
+    user_reinstate,
+    user_suspend,
+)
+from marketplace.admin import EstimatedCountPaginator, ReasonAction, reason_action
+from marketplace.audit import audit_record
 from marketplace.errors import ServiceError
 
 STATUS_CHANGE_TEMPLATE = "admin/accounts/user/status_change.html"
@@ -71,7 +82,15 @@ STATUS_ACTIONS = {
 class UserAdmin(auth_admin.UserAdmin):
     form = UserAdminChangeForm
     add_form = UserAdminCreationForm
-    actions = ("suspend_users", "ban_users", "reinstate_users")
+    actions = (
+        "suspend_users",
+        "ban_users",
+        "reinstate_users",
+        "grant_seller_verified",
+        "withdraw_seller_verified",
+        "grant_kyc_verified",
+        "withdraw_kyc_verified",
+    )
     change_form_template = "admin/accounts/user/change_form.html"
 
     fieldsets = (
@@ -142,11 +161,37 @@ class UserAdmin(auth_admin.UserAdmin):
     )
     search_fields = ("email", "first_name", "last_name", "=stripe_connect_id")
     search_help_text = "Part of the email address or name, or an exact Stripe Connect id."
+
+    def get_search_results(self, request, queryset, search_term):
+        """Each word in the email or a name, through the trigram indexes on UPPER(email),
+        UPPER(first_name), UPPER(last_name) (a BitmapOr, no scan); a Stripe Connect id
+        (``acct_...``) exactly."""
+        term = search_term.strip()
+        if term.startswith("acct_"):
+            return queryset.filter(stripe_connect_id=term), False
+        for word in term.split():
+            queryset = queryset.filter(
+                Q(email__icontains=word) | Q(first_name__icontains=word) | Q(last_name__icontains=word)
+            )
+        return queryset, False
+
     ordering = ("-created_at",)
     # A big table: no second COUNT of the whole table on every page, and no "Show counts",
     # which scans the table once per filter.
     show_full_result_count = False
+    paginator = EstimatedCountPaginator  # the unfiltered list: the planner's estimate, no COUNT(*)
     show_facets = admin.ShowFacets.NEVER
+
+    # --- Permission changes go to the audit log -----------------------------------------------
+    def save_model(self, request, obj, form, change):
+        request._permissions_before = permission_state(obj.pk) if change else EMPTY_PERMISSIONS
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        audit_permission_change(
+            request, form.instance, getattr(request, "_permissions_before", EMPTY_PERMISSIONS)
+        )
 
     @admin.display(description="Name", ordering="last_name")
     def full_name(self, obj: User) -> str:
@@ -189,17 +234,40 @@ class UserAdmin(auth_admin.UserAdmin):
     # changed by a non-superuser, an account already in that status) is reported for that
     # account and the others still go through.
 
-    @admin.action(description="Suspend selected users…", permissions=["change"])
+    @admin.action(description="Suspend selected users…", permissions=["moderate"])
     def suspend_users(self, request, queryset):
         return self._status_action(request, queryset, STATUS_ACTIONS["suspend"])
 
-    @admin.action(description="Ban selected users…", permissions=["change"])
+    @admin.action(description="Ban selected users…", permissions=["moderate"])
     def ban_users(self, request, queryset):
         return self._status_action(request, queryset, STATUS_ACTIONS["ban"])
 
-    @admin.action(description="Reinstate selected users…", permissions=["change"])
+    @admin.action(description="Reinstate selected users…", permissions=["moderate"])
     def reinstate_users(self, request, queryset):
         return self._status_action(request, queryset, STATUS_ACTIONS["reinstate"])
+
+    def has_moderate_permission(self, request) -> bool:
+        return request.user.has_perm(MODERATE_USER_PERMISSION)
+
+    def has_verify_permission(self, request) -> bool:
+        return request.user.has_perm(VERIFY_USER_PERMISSION)
+
+    # --- Badges: seller verified, KYC verified (accounts.verify_user) ---------------------------
+    @admin.action(description="Mark selected users seller-verified…", permissions=["verify"])
+    def grant_seller_verified(self, request, queryset):
+        return reason_action(self, request, queryset, BADGE_ACTIONS["grant_seller_verified"])
+
+    @admin.action(description="Withdraw the seller-verified badge…", permissions=["verify"])
+    def withdraw_seller_verified(self, request, queryset):
+        return reason_action(self, request, queryset, BADGE_ACTIONS["withdraw_seller_verified"])
+
+    @admin.action(description="Mark selected users KYC-verified…", permissions=["verify"])
+    def grant_kyc_verified(self, request, queryset):
+        return reason_action(self, request, queryset, BADGE_ACTIONS["grant_kyc_verified"])
+
+    @admin.action(description="Withdraw the KYC-verified badge…", permissions=["verify"])
+    def withdraw_kyc_verified(self, request, queryset):
+        return reason_action(self, request, queryset, BADGE_ACTIONS["withdraw_kyc_verified"])
 
     def _status_action(self, request, queryset, action: StatusAction):
         users = list(queryset.order_by("email"))
@@ -263,7 +331,7 @@ class UserAdmin(auth_admin.UserAdmin):
         user = self.get_object(request, object_id)
         if status_action is None or user is None:
             raise Http404("No such account or action.")
-        if not self.has_change_permission(request, user):
+        if not self.has_moderate_permission(request):
             raise Http404("No such account or action.")
         form = AccountStatusReasonForm(request.POST if request.method == "POST" else None)
         if form.is_valid():
@@ -272,13 +340,106 @@ class UserAdmin(auth_admin.UserAdmin):
         return self._status_page(request, status_action, form, [user], hidden={})
 
     def render_change_form(self, request, context, *args, obj=None, **kwargs):
-        if obj is not None and self.has_change_permission(request, obj):
+        if obj is not None and self.has_moderate_permission(request):
             context["status_actions"] = [
                 (action, reverse("admin:accounts_user_status", args=[obj.pk, action.name]))
                 for action in STATUS_ACTIONS.values()
                 if action.target != obj.account_status
             ]
         return super().render_change_form(request, context, *args, obj=obj, **kwargs)
+
+
+def _badge_action(badge: str, verified: bool) -> ReasonAction:
+    name = f"{'grant' if verified else 'withdraw'}_{badge}"
+    label = "seller-verified" if badge == "seller_verified" else "KYC-verified"
+    return ReasonAction(
+        name,
+        f"{'Grant' if verified else 'Withdraw'} the {label} badge",
+        f"{label} badge {'granted' if verified else 'withdrawn'}",
+        f"The {label} badge shows on the member's public pages and listings.",
+        lambda user, actor, reason: user_badge_set(
+            user=user, actor=actor, badge=badge, verified=verified, reason=reason
+        ),
+    )
+
+
+BADGE_ACTIONS = {
+    action.name: action
+    for action in (
+        _badge_action(badge, verified)
+        for badge in ("seller_verified", "kyc_verified")
+        for verified in (True, False)
+    )
+}
+
+
+EMPTY_PERMISSIONS = {"is_staff": False, "is_superuser": False, "groups": [], "user_permissions": []}
+
+
+def permission_state(user_id) -> dict:
+    """What an account may do in the admin: its flags, groups and own permissions (3 queries)."""
+    user = User.objects.filter(pk=user_id).only("is_staff", "is_superuser").first()
+    if user is None:
+        return EMPTY_PERMISSIONS
+    return {
+        "is_staff": user.is_staff,
+        "is_superuser": user.is_superuser,
+        "groups": sorted(user.groups.values_list("name", flat=True)),
+        "user_permissions": sorted(
+            f"{app}.{codename}"
+            for app, codename in user.user_permissions.values_list("content_type__app_label", "codename")
+        ),
+    }
+
+
+def audit_permission_change(request, user: User, before: dict) -> None:
+    """One audit row when a save in the admin changed what ``user`` may do (issue 15)."""
+    after = permission_state(user.pk)
+    changes = {key: (before[key], after[key]) for key in after if before[key] != after[key]}
+    if changes:
+        audit_record(
+            actor=request.user,
+            action="auth.permissions_change",
+            target=user,
+            reason="Changed in the admin.",
+            changes=changes,
+        )
+
+
+class AuditedGroupAdmin(auth_admin.GroupAdmin):
+    """Django's group admin; a change of a group's permissions goes to the audit log."""
+
+    def save_model(self, request, obj, form, change):
+        request._group_permissions_before = (
+            sorted(
+                f"{app}.{codename}"
+                for app, codename in obj.permissions.values_list("content_type__app_label", "codename")
+            )
+            if change
+            else []
+        )
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        group = form.instance
+        after = sorted(
+            f"{app}.{codename}"
+            for app, codename in group.permissions.values_list("content_type__app_label", "codename")
+        )
+        before = getattr(request, "_group_permissions_before", [])
+        if before != after:
+            audit_record(
+                actor=request.user,
+                action="auth.group_permissions_change",
+                target=group,
+                reason="Changed in the admin.",
+                changes={"permissions": (before, after)},
+            )
+
+
+admin.site.unregister(Group)
+admin.site.register(Group, AuditedGroupAdmin)
 
 
 @admin.register(AccountStatusChange)

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.template.defaultfilters import filesizeformat
+from django.template.loader import render_to_string
 
 from accounts.models import User
 from accounts.services import (
@@ -19,6 +20,7 @@ from accounts.services import (
 )
 from marketplace.errors import ServiceError
 from marketplace.images import CleanImage, clean_uploaded_image
+from marketplace.mail import queue_email
 
 
 class CaseInsensitiveEmailMixin:
@@ -136,6 +138,22 @@ class PasswordResetRequestForm(auth_forms.PasswordResetForm):
 
     def get_users(self, email):
         return (user for user in super().get_users(email) if user.account_status != User.AccountStatus.BANNED)
+
+    def send_mail(
+        self,
+        subject_template_name,
+        email_template_name,
+        context,
+        from_email,
+        to_email,
+        html_email_template_name=None,
+    ):
+        """Queue the reset link (``marketplace.mail.queue_email``) instead of sending it in the
+        request: a mail server that is down delays it, never fails the page."""
+        subject = "".join(render_to_string(subject_template_name, context).splitlines())
+        html = render_to_string(html_email_template_name, context) if html_email_template_name else ""
+        text = render_to_string(email_template_name, context)
+        queue_email(to=to_email, subject=subject, text=text, html=html)
 
 
 class ProfileForm(forms.Form):

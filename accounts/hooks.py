@@ -14,3 +14,8 @@ user_status_changed = Hook(
     "user_status_changed(user_id, old_status, new_status): staff moved an account between "
     "active, suspended and banned (``AccountStatus`` values; called only when they differ).",
 )
+
+user_badges_changed = Hook(
+    "accounts.user_badges_changed",
+    "user_badges_changed(user_id): staff granted or withdrew the seller-verified or KYC badge.",
+)

@@ -11,8 +11,8 @@ from accounts.services import BANNED_MESSAGE, SUSPENDED_MESSAGE
 class AccountStatusMiddleware:
     """Enforce the account status on every request of a logged-in user.
 
-    Sessions live in the Redis cache, keyed by session and not by user, so a ban cannot
-    delete them up front: a banned user's session is flushed on its next request instead
+    Sessions (the database, cached in Redis) are keyed by session and not by user, so a ban
+    does not look them up: a banned user's session is flushed on its next request instead
     (the user row is loaded for the request anyway). Suspended users see a notice on every
     page. Must come after AuthenticationMiddleware and MessageMiddleware.
     """

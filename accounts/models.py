@@ -41,6 +41,8 @@ class UserManager(BaseUserManager):
 
 # Shown for a member who gave no name; documented in the README ("Names on public pages").
 PUBLIC_NAME_FALLBACK = "Marketplace member"
+# Shown for a member who deleted their account (README "Your data").
+DELETED_MEMBER_NAME = "Deleted member"
 
 
 class AccountStatus(models.TextChoices):
@@ -109,6 +111,9 @@ class User(TriggerManagedFieldsMixin, AbstractBaseUser, PermissionsMixin):
     phone_number = models.CharField(max_length=20, blank=True)
     phone_verified_at = models.DateTimeField(null=True, blank=True)
     kyc_verified_at = models.DateTimeField(null=True, blank=True)
+    # Set when the member deleted their account: the row stays (orders, ledger, messages and
+    # reviews point at it), its personal data is anonymised (``services.user_anonymise``).
+    deleted_at = models.DateTimeField(null=True, blank=True)
     account_status = models.CharField(
         max_length=20, choices=AccountStatus.choices, default=AccountStatus.ACTIVE
     )
@@ -149,6 +154,10 @@ class User(TriggerManagedFieldsMixin, AbstractBaseUser, PermissionsMixin):
     )
 
     class Meta:
+        permissions = [
+            ("moderate_user", "Can suspend, ban and reinstate accounts"),
+            ("verify_user", "Can grant and withdraw the seller-verified and KYC badges"),
+        ]
         constraints = [
             # Case-insensitive: Upper() matches what email__iexact compiles to.
             models.UniqueConstraint(Upper("email"), name="accounts_user_email_ci_unique"),
@@ -175,6 +184,8 @@ class User(TriggerManagedFieldsMixin, AbstractBaseUser, PermissionsMixin):
             ),
         ]
         indexes = [
+            # The admin's user list, newest first (ORDER BY created_at DESC, id DESC LIMIT 100).
+            models.Index(models.F("created_at").desc(), models.F("id").desc(), name="accounts_user_created"),
             models.Index(
                 fields=["created_at"], condition=models.Q(is_seller=True), name="accounts_user_sellers"
             ),
@@ -197,6 +208,8 @@ class User(TriggerManagedFieldsMixin, AbstractBaseUser, PermissionsMixin):
         """The name other people see: the seller name, else the member's name, else
         ``PUBLIC_NAME_FALLBACK``. Never any part of the email address, which only its owner
         and staff may see (``__str__`` is the address: for the admin only, never a page)."""
+        if self.deleted_at is not None:
+            return DELETED_MEMBER_NAME
         if self.is_seller and self.seller_display_name:
             return self.seller_display_name
         full = f"{self.first_name} {self.last_name}".strip()

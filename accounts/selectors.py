@@ -14,8 +14,9 @@ def public_name(user: User) -> str:
 
 
 def user_for_profile(*, user_id, viewer) -> User | None:
-    """The account behind ``/users/<id>/``; banned accounts exist only for staff. One query."""
+    """The account behind ``/users/<id>/``; banned and deleted accounts exist only for staff.
+    One query."""
     users = User.objects.all()
     if not (viewer.is_authenticated and viewer.is_staff):
-        users = users.exclude(account_status=AccountStatus.BANNED)
+        users = users.exclude(account_status=AccountStatus.BANNED).filter(deleted_at__isnull=True)
     return users.filter(pk=user_id).first()

@@ -1,7 +1,8 @@
 """Account writes: sign-up, profile, email address and its verification, account status.
 
 Every function raises ``ServiceError`` (a message safe to show) when a rule refuses it.
-Emails leave after commit, so nobody is sent a link for a row that was rolled back.
+Emails are queued in the transaction of their change (``marketplace.mail.queue_email``), so
+nobody is sent a link for a row that was rolled back.
 """
 
 import logging
@@ -10,7 +11,6 @@ import uuid
 
 from django.conf import settings
 from django.core import signing
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -18,9 +18,11 @@ from django.utils import timezone
 
 from accounts import hooks
 from accounts.models import AccountStatus, AccountStatusChange, User
+from marketplace.audit import audit_record
 from marketplace.errors import ErrorCode, ServiceError
 from marketplace.events import after_commit
 from marketplace.images import CleanImage
+from marketplace.mail import queue_email
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +46,10 @@ def _absolute(base_url: str, path: str) -> str:
     return f"{base_url.rstrip('/')}{path}"
 
 
-def _send_after_commit(*, subject: str, template: str, context: dict, to: str) -> None:
-    body = render_to_string(template, context)
-    after_commit(send_mail, subject, body, None, [to])
+def _queue_mail(*, subject: str, template: str, context: dict, to: str) -> None:
+    """Render ``template`` and queue it (a job, in the caller's transaction: a rolled-back
+    change sends nothing; the worker sends it, retrying while the mail server is down)."""
+    queue_email(to=to, subject=subject, text=render_to_string(template, context))
 
 
 # --- Sign-up and profile ----------------------------------------------------------------
@@ -82,7 +85,7 @@ def user_signup(
             raise
         owner = User.objects.filter(email__iexact=email).first()
         if owner is not None and notify_owner:
-            _send_after_commit(
+            _queue_mail(
                 subject="Someone tried to sign up with your email address",
                 template="accounts/email/signup_attempt.txt",
                 context={
@@ -180,7 +183,7 @@ def user_email_change(*, user: User, email: str, base_url: str) -> bool:
         return True
     owner = User.objects.filter(email__iexact=email).exclude(pk=user.pk).first()
     if owner is not None:
-        _send_after_commit(
+        _queue_mail(
             subject="Someone tried to use your email address",
             template="accounts/email/email_change_attempt.txt",
             context={"user": owner, "reset_url": _absolute(base_url, reverse("accounts:password_reset"))},
@@ -188,7 +191,7 @@ def user_email_change(*, user: User, email: str, base_url: str) -> bool:
         )
         return False
     max_age_hours = settings.EMAIL_VERIFICATION_MAX_AGE // 3600
-    _send_after_commit(
+    _queue_mail(
         subject="Confirm your new email address",
         template="accounts/email/email_change_confirm.txt",
         context={
@@ -252,7 +255,7 @@ def user_email_change_confirm(*, token: str) -> User:
                     code=ErrorCode.EMAIL_TAKEN,
                 ) from exc
             raise
-        _send_after_commit(
+        _queue_mail(
             subject="Your email address was changed",
             template="accounts/email/email_changed.txt",
             context={"user": user, "old_email": old_email, "new_email": new_email},
@@ -282,7 +285,7 @@ def email_verification_url(*, user: User, base_url: str) -> str:
 
 def email_verification_send(*, user: User, base_url: str) -> None:
     max_age_hours = settings.EMAIL_VERIFICATION_MAX_AGE // 3600
-    _send_after_commit(
+    _queue_mail(
         subject="Confirm your email address",
         template="accounts/email/verify_email.txt",
         context={
@@ -337,37 +340,66 @@ def user_verify_email(*, token: str) -> tuple[User, bool]:
     return user, True
 
 
-# --- Account status -----------------------------------------------------------------------
+# --- Staff ----------------------------------------------------------------------------------
+STAFF_REASON_MAX_LENGTH = 2000
+STATUS_REASON_MAX_LENGTH = STAFF_REASON_MAX_LENGTH
 
 
-STATUS_REASON_MAX_LENGTH = 2000
+def ensure_staff_permission(actor, permission: str, what: str) -> None:
+    """Raise ``ServiceError`` (``forbidden``) unless ``actor`` is active staff holding
+    ``permission`` (``"app.codename"``; a superuser holds every one). ``what`` completes
+    "Only staff with the permission to ... can do this." The one check of every staff
+    service, so the admin and any other caller are refused alike."""
+    if not (
+        actor is not None
+        and getattr(actor, "is_authenticated", False)
+        and actor.is_staff
+        and actor.is_active
+        and actor.has_perm(permission)
+    ):
+        raise ServiceError(f"Only staff with the permission to {what} can do this.", code=ErrorCode.FORBIDDEN)
 
 
-def _account_status_set(*, user: User, actor: User, status: AccountStatus, reason: str) -> User:
-    """Move ``user`` to ``status`` and record who did it and why (an ``AccountStatusChange``).
-
-    Staff only; nobody changes their own, and only a superuser changes a staff account's.
-    ``reason`` is required (stripped, at most ``STATUS_REASON_MAX_LENGTH`` characters); an
-    account already in ``status`` is refused (``unchanged``) so a bulk admin action can say
-    which rows it skipped. Locks the user row; once committed, ``hooks.user_status_changed``
-    tells the higher apps (listings retires the seller's cached pages).
-    """
-    if not (actor.is_authenticated and actor.is_staff and actor.is_active):
-        raise ServiceError("Only staff can change an account's status.", code=ErrorCode.FORBIDDEN)
-    if actor.pk == user.pk:
-        raise ServiceError("You cannot change the status of your own account.", code=ErrorCode.OWN_ACCOUNT)
-    reason = (reason or "").strip()
+def clean_staff_reason(reason) -> str:
+    """The reason a staff action requires: stripped, not empty, at most
+    ``STAFF_REASON_MAX_LENGTH`` characters; otherwise ``ServiceError``."""
+    reason = reason.strip() if isinstance(reason, str) else ""
     if not reason:
         raise ServiceError(
             "Give a reason: it is recorded with the change and shown to other staff.",
             code=ErrorCode.INCOMPLETE,
         )
-    if len(reason) > STATUS_REASON_MAX_LENGTH:
+    if len(reason) > STAFF_REASON_MAX_LENGTH:
         raise ServiceError(
-            f"Keep the reason under {STATUS_REASON_MAX_LENGTH} characters.", code=ErrorCode.INVALID
+            f"Keep the reason under {STAFF_REASON_MAX_LENGTH} characters.", code=ErrorCode.INVALID
         )
+    return reason
+
+
+# --- Account status -----------------------------------------------------------------------
+
+
+MODERATE_USER_PERMISSION = "accounts.moderate_user"
+VERIFY_USER_PERMISSION = "accounts.verify_user"
+
+
+def _account_status_set(*, user: User, actor: User, status: AccountStatus, reason: str) -> User:
+    """Move ``user`` to ``status`` and record who did it and why (an ``AccountStatusChange``
+    for the account's history and one audit row).
+
+    Staff with ``accounts.moderate_user`` only; nobody changes their own, and only a superuser
+    changes a staff account's. ``reason`` is required (stripped, at most
+    ``STATUS_REASON_MAX_LENGTH`` characters); an account already in ``status`` is refused
+    (``unchanged``) so a bulk admin action can say which rows it skipped. Locks the user row;
+    once committed, ``hooks.user_status_changed`` tells the higher apps (listings retires the
+    seller's cached pages).
+    """
+    ensure_staff_permission(actor, MODERATE_USER_PERMISSION, "suspend, ban or reinstate accounts")
+    if actor.pk == user.pk:
+        raise ServiceError("You cannot change the status of your own account.", code=ErrorCode.OWN_ACCOUNT)
+    reason = clean_staff_reason(reason)
     with transaction.atomic():
-        locked = User.objects.select_for_update().only("account_status", "is_staff").get(pk=user.pk)
+        locked = User.objects.select_for_update().only("account_status", "is_staff", "email").get(pk=user.pk)
         if locked.is_staff and not actor.is_superuser:
             raise ServiceError(
                 "Only a superuser can change the status of a staff account.", code=ErrorCode.FORBIDDEN
@@ -380,9 +412,54 @@ def _account_status_set(*, user: User, actor: User, status: AccountStatus, reaso
         AccountStatusChange.objects.create(
             user=locked, actor=actor, from_status=previous, to_status=status, reason=reason
         )
+        verb = {AccountStatus.BANNED: "ban", AccountStatus.SUSPENDED: "suspend"}.get(status, "reinstate")
+        audit_record(
+            actor=actor,
+            action=f"accounts.{verb}",
+            target=locked,
+            reason=reason,
+            changes={"account_status": (previous, status.value)},
+        )
         after_commit(hooks.user_status_changed, user.pk, previous, status.value)
     user.account_status = status
     logger.info("account %s: %s -> %s by %s", user.pk, previous, status, actor.pk)
+    return user
+
+
+BADGES = {"seller_verified": "seller_verified_at", "kyc_verified": "kyc_verified_at"}
+
+
+def user_badge_set(*, user: User, actor: User, badge: str, verified: bool, reason: str) -> User:
+    """Grant (``verified``) or withdraw a badge: ``"seller_verified"`` or ``"kyc_verified"``.
+
+    Staff with ``accounts.verify_user``; ``reason`` required; one audit row. Granting a badge
+    the account has, or withdrawing one it lacks, raises ``unchanged``. Locks the user row;
+    the seller's cached pages are retired (the badge shows on them) through
+    ``hooks.user_status_changed``'s sibling ``hooks.user_badges_changed``.
+    """
+    ensure_staff_permission(actor, VERIFY_USER_PERMISSION, "verify sellers")
+    field = BADGES.get(badge)
+    if field is None:
+        raise ServiceError(f"Unknown badge: choose one of {', '.join(BADGES)}.", code=ErrorCode.INVALID)
+    reason = clean_staff_reason(reason)
+    with transaction.atomic():
+        locked = User.objects.select_for_update().only(field, "email").get(pk=user.pk)
+        before = getattr(locked, field)
+        if (before is not None) == verified:
+            state = "already has" if verified else "does not have"
+            raise ServiceError(f"This account {state} that badge.", code=ErrorCode.UNCHANGED)
+        after = timezone.now() if verified else None
+        setattr(locked, field, after)
+        locked.save(update_fields=[field])
+        audit_record(
+            actor=actor,
+            action=f"accounts.{'grant' if verified else 'withdraw'}_{badge}",
+            target=locked,
+            reason=reason,
+            changes={field: (before, after)},
+        )
+        after_commit(hooks.user_badges_changed, user.pk)
+    setattr(user, field, after)
     return user
 
 
@@ -535,4 +612,45 @@ def seller_onboard(*, user: User, display_name: str, phone_number: str) -> User:
             locked.save(update_fields=fields)
     if "is_seller" in fields:
         logger.info("seller onboarded: %s", user.pk)
+    return user
+
+
+# --- Account deletion (the privacy app composes it: privacy.services.account_delete) --------
+
+
+def deleted_email(user_id) -> str:
+    """The placeholder address of a deleted account: unique (the id) and undeliverable
+    (``.invalid`` is reserved, RFC 2606), so the member's real address is free again."""
+    return f"deleted-{user_id}@deleted.invalid"
+
+
+def user_anonymise(*, user: User) -> User:
+    """Erase the personal data of ``user``'s row and make it impossible to log in with.
+
+    Name, email (a placeholder, :func:`deleted_email`), phone, bio, avatar (the file is deleted
+    after commit), seller name and Stripe account, verifications; the password becomes
+    unusable, which also ends every session (their hash no longer matches), and ``is_active``
+    goes false (the backend refuses inactive accounts). The row itself stays: orders, ledger,
+    messages and reviews refer to it, shown as ``DELETED_MEMBER_NAME``. Ratings are kept (they
+    are the other members' reviews). The caller holds the user row lock, in its transaction.
+    """
+    old_avatar = user.avatar.name or ""
+    user.email = deleted_email(user.pk)
+    user.first_name = user.last_name = user.bio = user.seller_display_name = user.phone_number = ""
+    user.avatar = ""
+    user.stripe_connect_id = None
+    user.email_verified_at = user.phone_verified_at = user.kyc_verified_at = user.seller_verified_at = None
+    user.is_seller = False
+    user.is_active = False
+    user.deleted_at = timezone.now()
+    user.set_unusable_password()
+    user.save(
+        update_fields=[
+            "email", "first_name", "last_name", "bio", "seller_display_name", "phone_number", "avatar",
+            "stripe_connect_id", "email_verified_at", "phone_verified_at", "kyc_verified_at",
+            "seller_verified_at", "is_seller", "is_active", "deleted_at", "password",
+        ]
+    )  # fmt: skip
+    if old_avatar:
+        after_commit(user.avatar.storage.delete, old_avatar)
     return user

@@ -28,8 +28,10 @@ from accounts.services import (
     user_signup,
     user_verify_email,
 )
+from alerts.selectors import is_following
 from listings.models import Listing
 from listings.selectors import seller_public_listings
+from marketplace.db_router import replica_safe
 from marketplace.errors import ServiceError
 from marketplace.ratelimit import client_ip
 from reviews.models import FlagReason, Review
@@ -349,6 +351,7 @@ class PublicProfile:
         return self.review_page.reviews
 
 
+@replica_safe
 def profile(request, user_id):
     """The public profile (also the seller page). Banned accounts 404 except for staff.
     Three queries whatever its contents (four for a member: their flags on the page's reviews):
@@ -370,5 +373,6 @@ def profile(request, user_id):
         "profile_user": user,
         "flag_reasons": FlagReason.choices,
         "flag_text_max": settings.REVIEW_FLAG_TEXT_MAX_LENGTH,
+        "following": is_following(request.user, user.pk),
     }
     return render(request, "accounts/profile.html", context)

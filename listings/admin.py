@@ -1,9 +1,19 @@
 from django import forms
 from django.conf import settings
 from django.contrib import admin
+from django.db.models import Q
 
 from listings.models import Category, Favorite, Listing
+from listings.moderation import (
+    APPROVE_PERMISSION,
+    MODERATE_PERMISSION,
+    listing_approve,
+    listing_decline,
+    listing_restore,
+    listing_take_down,
+)
 from listings.services import category_tree_changed, listing_attributes_validate
+from marketplace.admin import EstimatedCountPaginator, ReasonAction, reason_action
 from marketplace.errors import ServiceError
 from marketplace.money import below_minimum_charge, format_amount, minimum_charge_message
 
@@ -110,8 +120,21 @@ class ListingAdmin(admin.ModelAdmin):
     )
     search_fields = ("title", "=slug", "=seller__email")
     search_help_text = "Part of the title, or an exact slug or seller email."
+
+    def get_search_results(self, request, queryset, search_term):
+        """One indexed lookup per shape of term, never an OR across the seller join (which
+        would scan every listing): an email finds the seller's listings; anything else, part of
+        the title (the ``listings_listing_title_trgm`` trigram index) or the exact slug (its
+        unique index), as one BitmapOr."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if "@" in term:
+            return queryset.filter(seller__email__iexact=term), False
+        return queryset.filter(Q(title__icontains=term) | Q(slug=term.lower())), False
     ordering = ("-created_at",)
     show_full_result_count = False
+    paginator = EstimatedCountPaginator  # the unfiltered list: the planner's estimate, no COUNT(*)
     show_facets = admin.ShowFacets.NEVER
     autocomplete_fields = ("seller",)
     prepopulated_fields = {"slug": ("title",)}
@@ -133,6 +156,8 @@ class ListingAdmin(admin.ModelAdmin):
                     ("featured", "featured_until"),
                     "published_at",
                     "sold_at",
+                    "taken_down_at",
+                    "moderation_reason",
                 )
             },
         ),
@@ -158,16 +183,76 @@ class ListingAdmin(admin.ModelAdmin):
         "published_at",
         "sold_at",
         "share_token",
+        "taken_down_at",
+        "moderation_reason",
     )
 
     @admin.display(description="Price", ordering="price_cents")
     def price(self, obj: Listing) -> str:
         return format_amount(obj.price_cents, obj.currency)
 
+    # --- Moderation: each through listings.moderation, with a reason, one audit row each ---
+    actions = ("take_down_listings", "restore_listings", "approve_listings", "decline_listings")
+
+    def has_moderate_permission(self, request) -> bool:
+        return request.user.has_perm(MODERATE_PERMISSION)
+
+    def has_approve_permission(self, request) -> bool:
+        return request.user.has_perm(APPROVE_PERMISSION)
+
+    @admin.action(description="Take down selected listings…", permissions=["moderate"])
+    def take_down_listings(self, request, queryset):
+        return reason_action(self, request, queryset, LISTING_ACTIONS["take_down"])
+
+    @admin.action(description="Restore selected taken-down listings…", permissions=["moderate"])
+    def restore_listings(self, request, queryset):
+        return reason_action(self, request, queryset, LISTING_ACTIONS["restore"])
+
+    @admin.action(description="Approve selected listings…", permissions=["approve"])
+    def approve_listings(self, request, queryset):
+        return reason_action(self, request, queryset, LISTING_ACTIONS["approve"])
+
+    @admin.action(description="Decline selected listings…", permissions=["approve"])
+    def decline_listings(self, request, queryset):
+        return reason_action(self, request, queryset, LISTING_ACTIONS["decline"])
+
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "currency":
             return currency_formfield(initial=settings.DEFAULT_CURRENCY, label="Currency")
         return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+
+LISTING_ACTIONS = {
+    "take_down": ReasonAction(
+        "take_down_listings",
+        "Take down",
+        "taken down",
+        "The listing leaves the site at once (archived, out of search, its cached page retired). The "
+        "seller is notified and sees the reason on their dashboard.",
+        lambda listing, actor, reason: listing_take_down(listing=listing, actor=actor, reason=reason),
+    ),
+    "restore": ReasonAction(
+        "restore_listings",
+        "Restore",
+        "restored",
+        "A taken-down listing comes back (active if it had been published). The seller is notified.",
+        lambda listing, actor, reason: listing_restore(listing=listing, actor=actor, reason=reason),
+    ),
+    "approve": ReasonAction(
+        "approve_listings",
+        "Approve",
+        "approved",
+        "The listing goes live. The seller is notified.",
+        lambda listing, actor, reason: listing_approve(listing=listing, actor=actor, reason=reason),
+    ),
+    "decline": ReasonAction(
+        "decline_listings",
+        "Decline",
+        "declined",
+        "The listing goes back to the seller's drafts; they see the reason on their dashboard.",
+        lambda listing, actor, reason: listing_decline(listing=listing, actor=actor, reason=reason),
+    ),
+}
 
 
 @admin.register(Favorite)

@@ -27,6 +27,7 @@ UNAVAILABLE_MESSAGE = "This listing is not available."
 RESERVED_MESSAGE = "This item has just been reserved by another buyer."
 SOLD_MESSAGE = "This item has already been sold."
 NOT_FIXED_PRICE_MESSAGE = "This listing has no fixed price: contact the seller."
+NOT_NEGOTIABLE_MESSAGE = "The seller takes no offers on this listing: its price is fixed."
 BELOW_MINIMUM_CHARGE_MESSAGE = (
     "This listing cannot be bought online: its price is below the smallest amount we can charge "
     "in {currency} ({minimum}). Contact the seller."
@@ -78,19 +79,9 @@ def _below_minimum_refusal(listing: Listing) -> Refusal:
     )
 
 
-def listing_purchase_refusal(listing: Listing, buyer=None) -> Refusal | None:
-    """Why ``buyer`` cannot buy ``listing`` now, or None if they can (``listing.seller`` loaded).
-
-    ``buyer`` None or anonymous checks the listing alone: a visitor is offered the button and
-    asked to log in by the checkout. A signed-in buyer needs an account in good standing
-    (``account_suspended`` / ``account_banned``) with a verified email (``email_unverified``:
-    ``accounts.services.ensure_can_buy``) and someone else's listing (``own_listing``).
-    The listing must be reachable (public or unlisted), active (``reserved``, ``sold``, else
-    ``not_found``), fixed-price with a price (``not_fixed_price``) the payment provider can
-    charge (``below_minimum_charge``: ``MINIMUM_CHARGE``), and its seller in good
-    standing (``not_found``: a banned seller's listing does not exist for buyers). The first
-    refusal in that order is returned.
-    """
+def _availability_refusal(listing: Listing, buyer) -> Refusal | None:
+    """The part of the purchase rule that does not depend on the price: the buyer's account,
+    their own listing, the listing reachable and active."""
     if buyer is not None and buyer.is_authenticated:
         refusal = _buyer_refusal(buyer)
         if refusal is not None:
@@ -105,18 +96,64 @@ def listing_purchase_refusal(listing: Listing, buyer=None) -> Refusal | None:
         return Refusal(ErrorCode.SOLD, SOLD_MESSAGE)
     if listing.status != ListingStatus.ACTIVE:
         return Refusal(ErrorCode.NOT_FOUND, UNAVAILABLE_MESSAGE)
-    if listing.pricing_type != PricingType.FIXED or not listing.price_cents:
-        return Refusal(ErrorCode.NOT_FIXED_PRICE, NOT_FIXED_PRICE_MESSAGE)
-    if below_minimum_charge(listing.price_cents, listing.currency):
-        return _below_minimum_refusal(listing)
+    return None
+
+
+def _seller_refusal(listing: Listing) -> Refusal | None:
     if _account_refusal(listing.seller) is not None:
         return Refusal(ErrorCode.NOT_FOUND, UNAVAILABLE_MESSAGE)
     return None
 
 
-def ensure_listing_buyable(listing: Listing, buyer) -> None:
+def listing_purchase_refusal(
+    listing: Listing, buyer=None, *, agreed_price_cents: int | None = None
+) -> Refusal | None:
+    """Why ``buyer`` cannot buy ``listing`` now, or None if they can (``listing.seller`` loaded).
+
+    ``buyer`` None or anonymous checks the listing alone: a visitor is offered the button and
+    asked to log in by the checkout. A signed-in buyer needs an account in good standing
+    (``account_suspended`` / ``account_banned``) with a verified email (``email_unverified``:
+    ``accounts.services.ensure_can_buy``) and someone else's listing (``own_listing``).
+    The listing must be reachable (public or unlisted), active (``reserved``, ``sold``, else
+    ``not_found``), fixed-price with a price (``not_fixed_price``) the payment provider can
+    charge (``below_minimum_charge``: ``MINIMUM_CHARGE``), and its seller in good
+    standing (``not_found``: a banned seller's listing does not exist for buyers). The first
+    refusal in that order is returned.
+
+    ``agreed_price_cents`` asks instead about buying at a price agreed with the seller (an
+    accepted offer: ``offers``): the listing must then be negotiable (``not_negotiable``)
+    and that price chargeable.
+    """
+    refusal = _availability_refusal(listing, buyer)
+    if refusal is not None:
+        return refusal
+    if agreed_price_cents is not None:
+        if listing.pricing_type != PricingType.NEGOTIABLE:
+            return Refusal(ErrorCode.NOT_NEGOTIABLE, NOT_NEGOTIABLE_MESSAGE)
+        if agreed_price_cents <= 0 or below_minimum_charge(agreed_price_cents, listing.currency):
+            return _below_minimum_refusal(listing)
+    elif listing.pricing_type != PricingType.FIXED or not listing.price_cents:
+        return Refusal(ErrorCode.NOT_FIXED_PRICE, NOT_FIXED_PRICE_MESSAGE)
+    elif below_minimum_charge(listing.price_cents, listing.currency):
+        return _below_minimum_refusal(listing)
+    return _seller_refusal(listing)
+
+
+def listing_offer_refusal(listing: Listing, buyer=None) -> Refusal | None:
+    """Why ``buyer`` cannot make an offer on ``listing`` now, or None (``listing.seller``
+    loaded): the purchase rule, with a negotiable listing instead of a fixed price; the
+    amount is checked when offered (``offers.services.offer_make``)."""
+    refusal = _availability_refusal(listing, buyer)
+    if refusal is not None:
+        return refusal
+    if listing.pricing_type != PricingType.NEGOTIABLE:
+        return Refusal(ErrorCode.NOT_NEGOTIABLE, NOT_NEGOTIABLE_MESSAGE)
+    return _seller_refusal(listing)
+
+
+def ensure_listing_buyable(listing: Listing, buyer, *, agreed_price_cents: int | None = None) -> None:
     """``listing_purchase_refusal`` as the services use it: raise its ``ServiceError``."""
-    refusal = listing_purchase_refusal(listing, buyer)
+    refusal = listing_purchase_refusal(listing, buyer, agreed_price_cents=agreed_price_cents)
     if refusal is not None:
         raise refusal.error()
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from django.core.cache import cache
 
 from listings.models import Category
+from marketplace.db_router import on_primary
 
 CATEGORY_TREE_VERSION_KEY = "category-tree-version"
 CATEGORY_TREE_TTL = 60 * 60
@@ -76,7 +77,7 @@ def category_tree() -> CategoryTree:
     key = f"category-tree:v{version}"
     tree = cache.get(key)
     if tree is None:
-        tree = _build_category_tree()
+        tree = on_primary(_build_category_tree)  # filed under the current version: never stale rows
         cache.set(key, tree, CATEGORY_TREE_TTL)
     return tree
 

@@ -25,10 +25,14 @@ class ListingTransition:
 
 LISTING_TRANSITIONS: dict[str, ListingTransition] = {
     "publish": ListingTransition(frozenset({ListingStatus.DRAFT}), ListingStatus.ACTIVE, "published"),
-    "unpublish": ListingTransition(frozenset({ListingStatus.ACTIVE}), ListingStatus.DRAFT, "unpublished"),
+    "unpublish": ListingTransition(
+        frozenset({ListingStatus.ACTIVE, ListingStatus.PENDING}), ListingStatus.DRAFT, "unpublished"
+    ),
     "mark_sold": ListingTransition(frozenset({ListingStatus.ACTIVE}), ListingStatus.SOLD, "marked as sold"),
     "archive": ListingTransition(
-        frozenset({ListingStatus.DRAFT, ListingStatus.ACTIVE}), ListingStatus.ARCHIVED, "archived"
+        frozenset({ListingStatus.DRAFT, ListingStatus.ACTIVE, ListingStatus.PENDING}),
+        ListingStatus.ARCHIVED,
+        "archived",
     ),
     # Only a draft is deleted; an active listing asked to be deleted is archived instead.
     "delete": ListingTransition(frozenset({ListingStatus.DRAFT, ListingStatus.ACTIVE}), None, "deleted"),
@@ -41,10 +45,35 @@ LISTING_TRANSITIONS: dict[str, ListingTransition] = {
     "complete_sale": ListingTransition(
         frozenset({ListingStatus.RESERVED}), ListingStatus.SOLD, "sold", owner=False
     ),
+    # Approval (LISTING_APPROVAL_REQUIRED): publishing submits, staff approve or decline, and an
+    # edit of what buyers judge (title, description, price, photos) sends it back to the queue.
+    "submit": ListingTransition(
+        frozenset({ListingStatus.DRAFT}), ListingStatus.PENDING, "published", owner=False
+    ),
+    "approve": ListingTransition(
+        frozenset({ListingStatus.PENDING}), ListingStatus.ACTIVE, "approved", owner=False
+    ),
+    "decline": ListingTransition(
+        frozenset({ListingStatus.PENDING}), ListingStatus.DRAFT, "declined", owner=False
+    ),
+    "resubmit": ListingTransition(
+        frozenset({ListingStatus.ACTIVE}), ListingStatus.PENDING, "sent for approval", owner=False
+    ),
+    # Staff moderation. A reserved listing is what a buyer is paying for: settle the purchase
+    # first. Restoring brings a taken-down listing back (only those: ``taken_down_at``).
+    "take_down": ListingTransition(
+        frozenset({ListingStatus.DRAFT, ListingStatus.ACTIVE, ListingStatus.PENDING}),
+        ListingStatus.ARCHIVED,
+        "taken down",
+        owner=False,
+    ),
+    "restore": ListingTransition(
+        frozenset({ListingStatus.ARCHIVED}), ListingStatus.ACTIVE, "restored", owner=False
+    ),
 }
 # What the owner may still change: a reserved listing is what a buyer is paying for, and a
 # sold or archived one is a record.
-LISTING_EDITABLE_STATUSES = frozenset({ListingStatus.DRAFT, ListingStatus.ACTIVE})
+LISTING_EDITABLE_STATUSES = frozenset({ListingStatus.DRAFT, ListingStatus.ACTIVE, ListingStatus.PENDING})
 # Statuses a visitor may see: reserved and sold stay visible, marked as such.
 PUBLISHED_STATUSES = (ListingStatus.ACTIVE, ListingStatus.RESERVED, ListingStatus.SOLD)
 
@@ -62,6 +91,10 @@ ALREADY_THERE = {
     "archive": "This listing is already archived.",
     "delete": "Only drafts can be deleted. This listing is archived already: it is off the site "
     "and kept in your records.",
+    "submit": "This listing is already waiting for approval.",
+    "approve": "This listing is already approved and live.",
+    "take_down": "This listing is already off the site (archived).",
+    "restore": "This listing is already live.",
 }
 
 
@@ -71,7 +104,7 @@ def listing_transition_check(listing: Listing, action: str) -> ListingTransition
     transition = LISTING_TRANSITIONS[action]
     if listing.status in transition.sources:
         return transition
-    already_there = listing.status == transition.target
+    already_there = listing.status == transition.target and action in ALREADY_THERE
     if already_there or (action == "delete" and listing.status == ListingStatus.ARCHIVED):
         raise ServiceError(ALREADY_THERE[action], code=ErrorCode.INVALID_TRANSITION)
     refusal = STATUS_REFUSALS.get(listing.status)

@@ -81,6 +81,9 @@ class ListingStatus(models.TextChoices):
     RESERVED = "reserved", "Reserved"
     SOLD = "sold", "Sold"
     ARCHIVED = "archived", "Archived"
+    # LISTING_APPROVAL_REQUIRED: a listing of a seller without the seller-verified badge
+    # waits here for staff to approve (-> active) or decline (-> draft, with a reason).
+    PENDING = "pending", "Waiting for approval"
 
 
 class ListingVisibility(models.TextChoices):
@@ -94,6 +97,10 @@ class PricingType(models.TextChoices):
     NEGOTIABLE = "negotiable", "Negotiable"
     HOURLY = "hourly", "Hourly"
     PROJECT = "project", "Per project"
+
+
+# The day a listing was published, in UTC: listings.search.ranking.PublishedDay.
+PUBLISHED_DAY = "((%(expressions)s AT TIME ZONE 'UTC')::date)"
 
 
 class Listing(TriggerManagedFieldsMixin, models.Model):
@@ -156,6 +163,10 @@ class Listing(TriggerManagedFieldsMixin, models.Model):
     created_at = CreatedAtField()
     updated_at = UpdatedAtField()
     published_at = models.DateTimeField(null=True, blank=True)
+    # Staff moderation: when a take-down archived it (restorable by staff only), and the last
+    # reason staff gave the seller (a take-down or a declined approval), shown on their dashboard.
+    taken_down_at = models.DateTimeField(null=True, blank=True)
+    moderation_reason = models.TextField(blank=True, default="", db_default="")  # COPY loads omit it
     sold_at = models.DateTimeField(null=True, blank=True)
 
     trigger_managed_fields = (
@@ -168,6 +179,10 @@ class Listing(TriggerManagedFieldsMixin, models.Model):
     )
 
     class Meta:
+        permissions = [
+            ("moderate_listing", "Can take down and restore listings"),
+            ("approve_listing", "Can approve and decline listings waiting for approval"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["slug"], name="listings_listing_slug_unique"),
             models.UniqueConstraint(fields=["share_token"], name="listings_listing_share_token_unique"),
@@ -255,6 +270,27 @@ class Listing(TriggerManagedFieldsMixin, models.Model):
             ),
             GinIndex(OpClass(F("attributes"), name="jsonb_path_ops"), name="listings_listing_attributes"),
             GinIndex(fields=["search_vector"], name="listings_listing_search"),
+            # Best match's candidates (listings.search.ranking): the words of the title, or of
+            # the whole document, with the publication day (btree_gin), so that one index scan
+            # gives "these words, published in this window". The expressions are
+            # ranking.TitleVector and ranking.PublishedDay, inlined (listings.search imports
+            # this module).
+            GinIndex(
+                Func(
+                    F("title"),
+                    template="to_tsvector('marketplace_search'::regconfig, %(expressions)s)",
+                    output_field=SearchVectorField(),
+                ),
+                Func(F("published_at"), template=PUBLISHED_DAY, output_field=models.DateField()),
+                condition=Q(status="active", visibility="public"),
+                name="listings_listing_title_day",
+            ),
+            GinIndex(
+                F("search_vector"),
+                Func(F("published_at"), template=PUBLISHED_DAY, output_field=models.DateField()),
+                condition=Q(status="active", visibility="public"),
+                name="listings_listing_search_day",
+            ),
             # Radius search: ll_to_earth(lat, lng) in a GiST index (earthdistance + cube).
             GistIndex(
                 Func(

@@ -30,7 +30,7 @@ from accounts.services import ensure_can_transact
 from listings.lifecycle import listing_edit_refusal
 from listings.models import Listing
 from listings.selectors import image_url
-from listings.services import listing_changed
+from listings.services import listing_changed, listing_resubmit_if_required
 from marketplace.errors import ErrorCode, ServiceError
 from marketplace.events import after_commit
 from marketplace.images import FORMATS, clean_uploaded_image_renditions
@@ -186,7 +186,10 @@ def _write(locked: Listing, photos: list[dict], listing: Listing) -> None:
     images = [{key: photo[key] for key in PHOTO_FIELDS} | _extra(photo) for photo in photos]
     locked.images = images
     locked.primary_image_url = images[0]["url"] if images else ""
-    locked.save(update_fields=["images", "primary_image_url"])
+    status = locked.status
+    listing_resubmit_if_required(locked, ["images"])
+    moved = ["status"] if locked.status != status else []
+    locked.save(update_fields=["images", "primary_image_url", *moved])
     listing.images, listing.primary_image_url = locked.images, locked.primary_image_url
     listing_changed(locked.pk)
 

@@ -48,6 +48,23 @@ def newest_listings(limit: int = 12) -> list[Listing]:
     return list(newest[:limit])
 
 
+HOME_VERSION_KEY = "home-version"
+
+
+def home_cache_version() -> str:
+    """The version the home page's cached part (category tree, featured and newest listings) is
+    filed under: the category tree's version (bumped on a category change and when a ban starts
+    or ends) and the home version (bumped by ``listings.services.listing_changed``: any listing
+    published, edited, sold or taken down). One Redis round trip. What neither covers (a
+    feature expiring, an admin edit that calls no service) waits for ``HOME_CACHE_TTL``."""
+    found = cache.get_many([CATEGORY_TREE_VERSION_KEY, HOME_VERSION_KEY])
+    if HOME_VERSION_KEY not in found:
+        # A fresh value, never one an old fragment was filed under before the key was lost.
+        cache.add(HOME_VERSION_KEY, time.time_ns(), timeout=VERSION_TTL)
+        found[HOME_VERSION_KEY] = cache.get(HOME_VERSION_KEY)
+    return f"c{found.get(CATEGORY_TREE_VERSION_KEY)}.h{found[HOME_VERSION_KEY]}"
+
+
 def seller_public_listings(*, seller_id, limit: int) -> tuple[list[Listing], bool]:
     """The newest of the seller's public active listings (category joined), and whether there
     are more: one query (the public profile)."""

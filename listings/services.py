@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.services import ensure_can_publish, ensure_can_transact
+from listings import hooks as listings_hooks
 from listings.categories import attribute_schema_for, bump_category_tree_version, category_tree
 from listings.countries import COUNTRY_CODES, COUNTRY_MESSAGE
 from listings.lifecycle import (
@@ -30,6 +31,7 @@ from listings.lifecycle import (
 )
 from listings.models import Favorite, Listing, ListingStatus, ListingVisibility, PricingType
 from listings.selectors import (
+    HOME_VERSION_KEY,
     LISTING_VERSION_KEY,
     SELLER_VERSION_KEY,
     VERSION_TTL,
@@ -44,12 +46,15 @@ logger = logging.getLogger(__name__)
 
 
 # --- Listing page cache ---------------------------------------------------------------
-def _bump_version(key: str) -> None:
-    try:
-        cache.incr(key)
-    except ValueError:
-        # Missing (never read, evicted or expired): a fresh value no old fragment is filed under.
-        cache.set(key, time.time_ns(), timeout=VERSION_TTL)
+def _bump_version(*keys: str) -> None:
+    for key in keys:
+        try:
+            # The raising client, not ``cache.incr``: the cache ignores Redis errors (pages work
+            # without Redis), but a lost invalidation must reach after_commit's error log.
+            cache.client.incr(key)
+        except ValueError:
+            # Missing (never read, evicted or expired): a fresh value no old fragment is filed under.
+            cache.set(key, time.time_ns(), timeout=VERSION_TTL)
 
 
 def listing_changed(listing_id) -> None:
@@ -58,7 +63,8 @@ def listing_changed(listing_id) -> None:
     Every service that changes what a listing page shows (edit, publish, reserve, sell,
     archive, visibility, images) calls this. Outside a transaction it acts at once.
     """
-    after_commit(_bump_version, LISTING_VERSION_KEY.format(id=listing_id))
+    # And the home page's lists (newest, featured).
+    after_commit(_bump_version, LISTING_VERSION_KEY.format(id=listing_id), HOME_VERSION_KEY)
 
 
 def category_tree_changed() -> None:
@@ -471,6 +477,7 @@ def listing_update(*, listing: Listing, actor, data: dict) -> Listing:
             raise ServiceError(refusal, code=ErrorCode.NOT_EDITABLE)
         values = _listing_values(data=data, listing=locked)
         fields = [field for field, value in values.items() if getattr(locked, field) != value]
+        price_before, currency_before = locked.price_cents, locked.currency
         for field in fields:
             setattr(locked, field, values[field])
         base = _slug_base(locked.title)
@@ -478,9 +485,32 @@ def listing_update(*, listing: Listing, actor, data: dict) -> Listing:
             locked.slug = _free_slug(base, exclude_pk=locked.pk)
             fields.append("slug")
         if fields:
+            status = locked.status
+            listing_resubmit_if_required(locked, fields)
+            if locked.status != status:
+                fields.append("status")
             _save_with_unique_slug(locked, base=base, update_fields=fields)
             listing_changed(locked.pk)
+            if _is_price_drop(locked, price_before, currency_before):
+                after_commit(
+                    listings_hooks.listing_price_dropped,
+                    locked.pk,
+                    price_before,
+                    locked.price_cents,
+                    timezone.now().isoformat(),
+                )
     return locked
+
+
+def _is_price_drop(listing: Listing, price_before: int | None, currency_before: str) -> bool:
+    """A lower price in the same currency on a listing buyers can see (what favoriters hear of)."""
+    return (
+        listing.status == ListingStatus.ACTIVE
+        and price_before is not None
+        and listing.price_cents is not None
+        and listing.currency == currency_before
+        and listing.price_cents < price_before
+    )
 
 
 def _ensure_publishable(listing: Listing) -> None:
@@ -503,10 +533,32 @@ def _ensure_publishable(listing: Listing) -> None:
         ) from error
 
 
+def listing_approval_required(seller) -> bool:
+    """Whether ``seller``'s listings wait for staff approval: ``LISTING_APPROVAL_REQUIRED`` is on
+    and the seller lacks the seller-verified badge."""
+    return bool(settings.LISTING_APPROVAL_REQUIRED) and seller.seller_verified_at is None
+
+
+# An edit of what buyers judge sends an approved listing back to the approval queue.
+APPROVAL_FIELDS = frozenset({"title", "description", "price_cents", "currency", "pricing_type"})
+
+
+def listing_resubmit_if_required(locked: Listing, changed) -> None:
+    """Active -> pending when approval is required and ``changed`` touches ``APPROVAL_FIELDS``
+    (or the photos). The caller holds the row lock and saves ``status``."""
+    if not settings.LISTING_APPROVAL_REQUIRED or locked.status != ListingStatus.ACTIVE:
+        return  # no query for the seller's badge
+    if set(changed) & (APPROVAL_FIELDS | {"images"}) and listing_approval_required(locked.seller):
+        locked.status = listing_transition_check(locked, "resubmit").target
+
+
 def listing_publish(*, listing: Listing, actor) -> Listing:
     """Draft -> active. Needs a seller in good standing with a verified email. The first
     publication sets ``published_at`` (which freezes the slug); publishing again after
-    unpublishing keeps it, so unpublishing cannot be used to jump to the top of "newest"."""
+    unpublishing keeps it, so unpublishing cannot be used to jump to the top of "newest".
+
+    With ``LISTING_APPROVAL_REQUIRED`` and a seller without the seller-verified badge, the
+    listing goes to pending instead (``published_at`` is set when staff approve it)."""
     _ensure_owner(listing, actor)
     ensure_can_publish(actor)
     if not actor.is_seller:
@@ -518,6 +570,11 @@ def listing_publish(*, listing: Listing, actor) -> Listing:
         locked = _lock(listing)
         transition = listing_transition_check(locked, "publish")
         _ensure_publishable(locked)
+        if listing_approval_required(actor):
+            locked.status = listing_transition_check(locked, "submit").target
+            locked.save(update_fields=["status"])
+            listing_changed(locked.pk)
+            return locked
         locked.status = transition.target
         locked.published_at = locked.published_at or timezone.now()
         locked.save(update_fields=["status", "published_at"])
@@ -599,3 +656,29 @@ def listing_purchase_move(*, listing: Listing, action: str, **changes) -> Listin
     listing.save(update_fields=["status", *changes])
     listing_changed(listing.pk)
     return listing
+
+
+# --- Account deletion (composed by privacy.services.account_delete) -------------------------
+def listings_withdraw_member(*, user) -> int:
+    """Take a deleting member off the site: every listing of theirs the lifecycle lets archive
+    (draft, active, waiting for approval) is archived, their favorites are deleted, and their
+    cached pages (listings, seller card, facet counts) are retired after commit. Sold and
+    archived listings stay as records. Locks the listings it archives; returns how many.
+    Reserved listings are the caller's business (an order in progress refuses the deletion).
+    """
+    archived = 0
+    with transaction.atomic():
+        for listing in Listing.objects.select_for_update().filter(seller_id=user.pk).order_by("pk"):
+            try:
+                transition = listing_transition_check(listing, "archive")
+            except ServiceError:
+                continue
+            listing.status = transition.target
+            listing.save(update_fields=["status"])
+            listing_changed(listing.pk)
+            archived += 1
+        Favorite.objects.filter(user_id=user.pk).delete()
+        seller_changed(user.pk)
+        if archived:
+            category_tree_changed()  # facet counts are filed under the tree's version
+    return archived

@@ -25,3 +25,9 @@ def retire_seller_pages(user_id, old_status: str, new_status: str) -> None:
     seller_changed(user_id)
     if AccountStatus.BANNED in (old_status, new_status):
         category_tree_changed()
+
+
+@accounts_hooks.user_badges_changed.subscribe
+def retire_seller_badge_pages(user_id) -> None:
+    """The seller card shows the badges: retire the seller's cached pages."""
+    seller_changed(user_id)

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 from django.core.cache import cache
 from django.db import connection, transaction
+from django.db.models import F
 from django_redis import get_redis_connection
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from listings.models import Listing
 
@@ -32,8 +33,15 @@ def _redis():
 
 
 def listing_view_record(listing_id) -> None:
-    """Count one view of the listing page: an HINCRBY in Redis, no database write."""
-    _redis().hincrby(cache.make_key(VIEWS_KEY), str(listing_id), 1)
+    """Count one view of the listing page: an HINCRBY in Redis, no database write.
+
+    With Redis unavailable the view is added to the row at once instead (a hot-row write, only
+    for the outage), so no view is lost and the page still answers."""
+    try:
+        _redis().hincrby(cache.make_key(VIEWS_KEY), str(listing_id), 1)
+    except RedisError:
+        logger.warning("view counts: Redis unavailable, view of %s written to the database", listing_id)
+        Listing.objects.filter(pk=listing_id).update(view_count=F("view_count") + 1)
 
 
 @dataclass

@@ -46,6 +46,10 @@ class ErrorCode(StrEnum):
     RESERVED = "reserved"
     SOLD = "sold"
     NOT_FIXED_PRICE = "not_fixed_price"
+    NOT_NEGOTIABLE = "not_negotiable"  # offers: only on a negotiable listing
+    OFFER_TOO_LOW = "offer_too_low"  # below the seller's (unseen) floor
+    OFFER_CLOSED = "offer_closed"  # answered, withdrawn or expired meanwhile
+    LIMIT_REACHED = "limit_reached"  # a count cap (saved searches per member)
     BELOW_MINIMUM_CHARGE = "below_minimum_charge"
     NOT_REVIEWABLE = "not_reviewable"  # the purchase is not completed, or was refunded in full
     ALREADY_REVIEWED = "already_reviewed"
@@ -73,6 +77,8 @@ class ErrorCode(StrEnum):
     STORAGE_FAILED = "storage_failed"
     UNSUPPORTED_IMAGE = "unsupported_image"
     IMAGE_BUSY = "image_busy"  # no decode slot freed up in time: try again (429)
+    # Members' data (privacy)
+    ACCOUNT_DELETION_BLOCKED = "account_deletion_blocked"  # an order in progress or money owed
 
 
 class ServiceError(Exception):

@@ -4,6 +4,7 @@ Embedded services write their URLs to ``.data/services.env`` (see ``marketplace.
 variables already set in the environment win over that file.
 """
 
+import os
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -68,6 +69,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "marketplace.db_router.ReplicaPinMiddleware",  # read-your-writes cookie (REPLICA_PIN_SECONDS)
     "django.contrib.messages.middleware.MessageMiddleware",
     "accounts.middleware.AccountStatusMiddleware",  # after messages: it leaves a notice
     "accounts.middleware.LoginThrottleMiddleware",  # 429 for a throttled log-in (admin's too)
@@ -89,6 +91,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "messaging.context_processors.unread_messages",
+                "marketplace.db_router.replica_pin_context",  # the pin window, for messaging.js
+                "notifications.context_processors.unread_notifications",
             ],
         },
     },
@@ -98,10 +102,48 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@/marketplace?host=/tmp")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-if env.str("DATABASE_REPLICA_URL", default=""):
-    # Read replica (streaming replication); tests mirror it onto the primary.
-    DATABASES["replica"] = env.db("DATABASE_REPLICA_URL")
-    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+# psycopg's connection pool in each process (Django's "pool" option), on when DB_POOL_MAX_SIZE > 0:
+# connections per process at most (every request thread and messaging socket thread holds one
+# while it queries), kept open at least, and seconds a request waits for one before an error.
+# CONN_MAX_AGE must be 0 with a pool. Behind PgBouncer (transaction mode) leave it off, or small.
+DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=0)
+DB_POOL_MIN_SIZE = env.int("DB_POOL_MIN_SIZE", default=2)
+DB_POOL_TIMEOUT = env.float("DB_POOL_TIMEOUT", default=10.0)
+if DB_POOL_MAX_SIZE > 0:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": min(DB_POOL_MIN_SIZE, DB_POOL_MAX_SIZE),
+        "max_size": DB_POOL_MAX_SIZE,
+        "timeout": DB_POOL_TIMEOUT,
+    }
+# PgBouncer in transaction-pooling mode between Django and PostgreSQL: a server connection
+# changes between transactions, so no server-side cursors (iterator() would hold one open).
+# psycopg 3 sends no named prepared statements unless asked, so nothing else is needed.
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool("DB_BEHIND_PGBOUNCER", default=False)
+# Read replicas (marketplace/db_router.py): one URL or several, comma-separated; `make replica`
+# writes .data/replica.env with its own. Only replica-safe pages read them.
+environ.Env.read_env(BASE_DIR / ".data" / "replica.env")
+DATABASE_REPLICA_URLS = env.list("DATABASE_REPLICA_URLS", default=[]) or (
+    [env.str("DATABASE_REPLICA_URL")] if env.str("DATABASE_REPLICA_URL", default="") else []
+)
+DATABASE_REPLICA_ALIASES = []
+REPLICA_CONNECT_TIMEOUT = env.int("REPLICA_CONNECT_TIMEOUT", default=2)  # seconds
+for _number, _url in enumerate(DATABASE_REPLICA_URLS, start=1):
+    _alias = "replica" if _number == 1 else f"replica{_number}"
+    DATABASES[_alias] = env.db_url_config(_url)
+    DATABASES[_alias]["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
+    DATABASES[_alias]["CONN_HEALTH_CHECKS"] = True
+    # A replica that does not answer is skipped: never hold a page for long on it.
+    DATABASES[_alias].setdefault("OPTIONS", {})["connect_timeout"] = REPLICA_CONNECT_TIMEOUT
+    DATABASES[_alias]["TEST"] = {"MIRROR": "default"}
+    DATABASE_REPLICA_ALIASES.append(_alias)
+DATABASE_ROUTERS = ["marketplace.db_router.ReplicaRouter"]
+# Seconds a session reads the primary after it wrote (any POST; a message sent by WebSocket).
+REPLICA_PIN_SECONDS = env.int("REPLICA_PIN_SECONDS", default=15)
+# A replica whose replay lags more than this many seconds is skipped (reads go to the primary).
+REPLICA_MAX_LAG_SECONDS = env.float("REPLICA_MAX_LAG_SECONDS", default=10.0)
+# Seconds each process keeps a replica's probed health (lag, up/down) before asking again.
+REPLICA_CHECK_SECONDS = env.float("REPLICA_CHECK_SECONDS", default=5.0)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -118,15 +160,26 @@ def redis_url_with_db(url: str, db: int) -> str:
 
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+# Seconds a cache call waits on Redis (connect, then each reply) before it counts as down.
+REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=2.0)
 CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="mkt"),
-        "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
+        "OPTIONS": {
+            "CLIENT_CLASS": "django_redis.client.DefaultClient",
+            # Redis down: every cache call answers "miss"/no-op (logged), so pages work from the
+            # database; rate limits fail open (marketplace/ratelimit.py says why).
+            "IGNORE_EXCEPTIONS": True,
+            "SOCKET_CONNECT_TIMEOUT": REDIS_SOCKET_TIMEOUT,
+            "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
+        },
     }
 }
-SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True  # logger "django_redis.cache"
+# Sessions live in the database and are cached in Redis: a Redis restart logs nobody out.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_CACHE_ALIAS = "default"
 CHANNEL_LAYERS = {
     "default": {
@@ -189,6 +242,15 @@ EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Marketplace <no-reply@marketplace.local>")
+# Emails are sent by a job (marketplace.mail.queue_email): this many runs in all, retried
+# EMAIL_RETRY_BASE_SECONDS * 2**n apart (30 s, 1 min, 2 min, ... about 4 h over 10 runs).
+EMAIL_SEND_ATTEMPTS = env.int("EMAIL_SEND_ATTEMPTS", default=10)
+EMAIL_RETRY_BASE_SECONDS = env.int("EMAIL_RETRY_BASE_SECONDS", default=30)
+# The job worker (python -m marketplace.worker; make run / make serve start it).
+JOBS_WORKER_CONCURRENCY = env.int("JOBS_WORKER_CONCURRENCY", default=2)  # jobs run at once
+JOBS_WORKER_GRACEFUL_SECONDS = env.float("JOBS_WORKER_GRACEFUL_SECONDS", default=20)  # on stop
+JOBS_WORKER_PERIODIC = env.bool("JOBS_WORKER_PERIODIC", default=True)  # false: queued jobs only
+JOBS_PROBE_CRON = env.str("JOBS_PROBE_CRON", default="")  # tests: a probe job on this schedule
 # Absolute links in emails sent outside a request (receipts sent from Stripe's webhook).
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 
@@ -199,11 +261,17 @@ DEFAULT_CURRENCY = env.str("DEFAULT_CURRENCY", default="USD")
 # Search: counts stop at this many matches ("1,000+"); counts and facets are cached this long.
 SEARCH_COUNT_CAP = env.int("SEARCH_COUNT_CAP", default=1_000)
 SEARCH_FACETS_TTL = env.int("SEARCH_FACETS_TTL", default=60)
+# Past the count cap, best match ranks the newest this-many title matches plus the newest
+# this-many matches (listings.search.ranking); below it, every match.
+SEARCH_RANK_CANDIDATES = env.int("SEARCH_RANK_CANDIDATES", default=200)
 # "Did you mean": the least pg_trgm similarity of a suggested word to the typed one (0.3 at
 # least: the trigram index answers from pg_trgm.similarity_threshold, 0.3 by default).
 SEARCH_SPELLING_MIN_SIMILARITY = env.float("SEARCH_SPELLING_MIN_SIMILARITY", default=0.3)
 # Seconds a listing page's shared fragment lives in Redis (versioned keys retire it sooner).
 LISTING_PAGE_CACHE_TTL = env.int("LISTING_PAGE_CACHE_TTL", default=300)
+# Seconds the home page's lists (categories, featured, newest) stay cached; any listing change
+# retires them at once (listings.selectors.home_cache_version), a feature expiring within this.
+HOME_CACHE_TTL = env.int("HOME_CACHE_TTL", default=60)
 # Analytics events: months kept; older monthly partitions are dropped (or detached).
 EVENTS_RETENTION_MONTHS = env.int("EVENTS_RETENTION_MONTHS", default=13)
 EVENTS_PARTITIONS_AHEAD = env.int("EVENTS_PARTITIONS_AHEAD", default=3)
@@ -218,6 +286,8 @@ STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    # Load balancers probe over plain HTTP: the health endpoints answer without the redirect.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^health/$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
@@ -231,6 +301,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # Quiet in web processes and commands (it logs every task registration); the job worker
+    # (marketplace/worker.py) sets it to INFO: one line per job.
+    "loggers": {"procrastinate": {"level": env.str("PROCRASTINATE_LOG_LEVEL", default="WARNING")}},
 }
 
 # The email's uniqueness is a case-insensitive UniqueConstraint(Upper("email")), which this
@@ -324,17 +397,22 @@ else:
 SERVE_MEDIA = MEDIA_STORAGE == "filesystem" and env.bool("SERVE_MEDIA", default=True)
 
 # --- Production-style server (`make serve`: python -m marketplace.serve) ---------------------
-# uvicorn worker processes; seconds a worker finishes in-flight requests after SIGTERM before
-# they are cancelled; seconds more before the runner kills whatever is left (bounded shutdown).
-SERVE_WORKERS = env.int("SERVE_WORKERS", default=2)
-SERVE_GRACEFUL_TIMEOUT = env.int("SERVE_GRACEFUL_TIMEOUT", default=10)
-SERVE_KILL_AFTER = env.int("SERVE_KILL_AFTER", default=5)
+# uvicorn worker processes (one per core: a process runs Python on one core at most); seconds a
+# worker finishes in-flight requests after SIGTERM before they are cancelled; seconds more before
+# the runner kills whatever is left. 5 + 3: stopped within 10 s of SIGTERM, even under load.
+SERVE_WORKERS = env.int("SERVE_WORKERS", default=os.cpu_count() or 2)
+SERVE_GRACEFUL_TIMEOUT = env.int("SERVE_GRACEFUL_TIMEOUT", default=5)
+SERVE_KILL_AFTER = env.int("SERVE_KILL_AFTER", default=3)
 # Proxy addresses whose X-Forwarded-For/-Proto uvicorn trusts (REMOTE_ADDR, HTTPS).
 SERVE_FORWARDED_ALLOW_IPS = env.str("SERVE_FORWARDED_ALLOW_IPS", default="127.0.0.1")
 
 # --- Listing editor -------------------------------------------------------------------------
 # New listings (drafts) a seller may create per hour, counted in Redis; the next gets a 429.
 LISTINGS_CREATED_PER_HOUR = env.int("LISTINGS_CREATED_PER_HOUR", default=20)
+# Staff (issue 15): listings of sellers without the seller-verified badge wait for approval.
+LISTING_APPROVAL_REQUIRED = env.bool("LISTING_APPROVAL_REQUIRED", default=False)
+REPORTS_PER_HOUR = env.int("REPORTS_PER_HOUR", default=10)  # reports one member may file per hour
+STAFF_DASHBOARD_CACHE_SECONDS = env.int("STAFF_DASHBOARD_CACHE_SECONDS", default=300)
 
 # --- Messaging -------------------------------------------------------------------------------
 # Longest message, in characters; messages one member may send per minute (the next is refused
@@ -374,6 +452,18 @@ REVIEW_FLAGS_PER_HOUR = env.int("REVIEW_FLAGS_PER_HOUR", default=20)
 # Reviews per page on a member's public profile (keyset pages, featured first, then newest).
 REVIEWS_PAGE_SIZE = env.int("REVIEWS_PAGE_SIZE", default=10)
 
+# --- Notifications (notifications app) -------------------------------------------------------
+# How long the header's unread-notifications count is cached (dropped after every change anyway).
+NOTIFICATION_UNREAD_CACHE_SECONDS = env.int("NOTIFICATION_UNREAD_CACHE_SECONDS", default=3600)
+# Notifications per page of the notification centre (keyset pages, newest first).
+NOTIFICATIONS_PAGE_SIZE = env.int("NOTIFICATIONS_PAGE_SIZE", default=20)
+# A message still unread this many minutes after it was sent is mailed once (the digest job).
+MESSAGE_EMAIL_DELAY_MINUTES = env.int("MESSAGE_EMAIL_DELAY_MINUTES", default=15)
+# Unread messages older than this are left out of the digest (a first run does not mail history).
+MESSAGE_EMAIL_MAX_AGE_HOURS = env.int("MESSAGE_EMAIL_MAX_AGE_HOURS", default=48)
+# Hours before a review window closes when a party who has not reviewed yet is reminded, once.
+REVIEW_REMINDER_HOURS = env.int("REVIEW_REMINDER_HOURS", default=48)
+
 # --- Payments: fees, escrow, checkout expiry, reconciliation -------------------------------
 # Platform fee in basis points of the subtotal (1000 = 10%), rounded down to the minor unit.
 PLATFORM_FEE_BPS = env.int("PLATFORM_FEE_BPS", default=1000)
@@ -381,6 +471,19 @@ PLATFORM_FEE_BPS = env.int("PLATFORM_FEE_BPS", default=1000)
 ESCROW_RELEASE_DAYS = env.int("ESCROW_RELEASE_DAYS", default=7)
 # Minutes an unpaid checkout holds its listing before expire_checkouts cancels it.
 CHECKOUT_EXPIRY_MINUTES = env.int("CHECKOUT_EXPIRY_MINUTES", default=30)
+# Offers (offers app): hours an offer or a counter waits for its answer before it expires,
+# hours the buyer has to pay an accepted offer (its checkout holds the listing meanwhile),
+# offers one buyer may make per hour (429 after), and the largest amount accepted (cents).
+OFFER_EXPIRY_HOURS = env.int("OFFER_EXPIRY_HOURS", default=48)
+OFFER_CHECKOUT_HOURS = env.int("OFFER_CHECKOUT_HOURS", default=24)
+OFFERS_PER_HOUR = env.int("OFFERS_PER_HOUR", default=20)
+OFFER_MAX_CENTS = env.int("OFFER_MAX_CENTS", default=100_000_000_00)
+# Saved searches (alerts app): how many one member may keep, and how far back each matching
+# run re-reads before its watermark (a listing whose publication committed late is not missed).
+SAVED_SEARCHES_MAX = env.int("SAVED_SEARCHES_MAX", default=50)
+ALERTS_MATCH_OVERLAP_SECONDS = env.int("ALERTS_MATCH_OVERLAP_SECONDS", default=300)
+# Listings one matching run records per saved search (the alert links to the search for more).
+ALERTS_MAX_LISTINGS_PER_RUN = env.int("ALERTS_MAX_LISTINGS_PER_RUN", default=10)
 # Unpaid checkouts one buyer may hold open at once (each reserves a listing).
 CHECKOUT_MAX_OPEN_PER_BUYER = env.int("CHECKOUT_MAX_OPEN_PER_BUYER", default=3)
 # Checkouts ("Buy now") one buyer may start per hour, counted in Redis; the next gets a 429.
@@ -444,3 +547,33 @@ CONTENT_SECURITY_POLICY = {
         "report-uri": env.list("CSP_REPORT_URI", default=[]) or None,  # where browsers report violations
     },
 }
+
+# --- Backups and members' data (manage.py backup / restore; privacy app) ---------------------
+BACKUP_DIR = env.path("BACKUP_DIR", default=BASE_DIR / ".data" / "backups")
+BACKUP_KEEP = env.int("BACKUP_KEEP", default=7)  # newest backups kept by `manage.py backup`; 0 keeps all
+PG_BIN_DIR = env.str("PG_BIN_DIR", default="")  # pg_dump/pg_restore directory; found by version when empty
+DATA_EXPORT_TTL_HOURS = env.int("DATA_EXPORT_TTL_HOURS", default=72)  # a data export zip lives this long
+DATA_EXPORT_PER_DAY = env.int("DATA_EXPORT_PER_DAY", default=1)  # exports a member may ask for per 24 hours
+
+# --- Analytics events (analytics/tracking.py) -------------------------------------------------
+# Store client addresses truncated (IPv4 last octet, IPv6 last 80 bits zeroed).
+ANALYTICS_TRUNCATE_IP = env.bool("ANALYTICS_TRUNCATE_IP", default=True)
+# Events per COPY batch when the flush job writes the Redis buffer into the events table.
+ANALYTICS_FLUSH_BATCH = env.int("ANALYTICS_FLUSH_BATCH", default=5000)
+# Most events the Redis buffer holds (the oldest are dropped past it while the flush is down).
+ANALYTICS_BUFFER_MAX = env.int("ANALYTICS_BUFFER_MAX", default=1_000_000)
+
+# --- Health checks (/healthz, /readyz, manage.py healthcheck: marketplace/health.py) ---------
+# Parts whose failure makes /readyz answer 503 (the others only show as "degraded"); from
+# database, replica, redis, channel_layer, jobs, stripe.
+HEALTH_REQUIRED = env.list("HEALTH_REQUIRED", default=["database", "redis", "channel_layer"])
+# Seconds each check may take before it counts as down.
+HEALTH_TIMEOUT_SECONDS = env.float("HEALTH_TIMEOUT_SECONDS", default=2.0)
+# The job worker counts as down when its last heartbeat is older than this (seconds), and as
+# degraded when more than this many jobs have failed.
+HEALTH_WORKER_MAX_AGE_SECONDS = env.int("HEALTH_WORKER_MAX_AGE_SECONDS", default=120)
+HEALTH_FAILED_JOBS_MAX = env.int("HEALTH_FAILED_JOBS_MAX", default=0)
+
+# --- Database report (manage.py db_report) -----------------------------------------------------
+# A statement or open transaction running longer than this (seconds) is listed as long-running.
+DB_REPORT_LONG_QUERY_SECONDS = env.float("DB_REPORT_LONG_QUERY_SECONDS", default=60.0)

@@ -3,6 +3,7 @@ from django.db.models import Case, F, Subquery, Value, When
 from django.urls import reverse
 from django.utils.html import format_html
 
+from marketplace.admin import EstimatedCountPaginator, ReasonAction, reason_action
 from marketplace.errors import ServiceError
 from messaging.models import (
     Conversation,
@@ -12,7 +13,7 @@ from messaging.models import (
     ReportStatus,
     UserBlock,
 )
-from messaging.safety import report_resolve
+from messaging.safety import MODERATE_PERMISSION, conversation_moderate, report_resolve
 
 INLINE_MESSAGES = 20
 
@@ -65,7 +66,9 @@ class ConversationAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
     )
+    # The status changes through conversation_moderate (the actions), with a reason and an audit row.
     readonly_fields = (
+        "status",
         "listing",
         "buyer",
         "seller",
@@ -73,6 +76,18 @@ class ConversationAdmin(admin.ModelAdmin):
         *Conversation.trigger_managed_fields,
     )
     inlines = (MessageInline,)
+    actions = ("mark_spam", "restore_conversations")
+
+    def has_moderate_permission(self, request) -> bool:
+        return request.user.has_perm(MODERATE_PERMISSION)
+
+    @admin.action(description="Mark selected conversations spam…", permissions=["moderate"])
+    def mark_spam(self, request, queryset):
+        return reason_action(self, request, queryset, CONVERSATION_ACTIONS["spam"])
+
+    @admin.action(description="Restore selected conversations…", permissions=["moderate"])
+    def restore_conversations(self, request, queryset):
+        return reason_action(self, request, queryset, CONVERSATION_ACTIONS["restore"])
 
     @admin.display(description="Messages")
     def all_messages(self, obj: Conversation) -> str:
@@ -95,6 +110,28 @@ class ConversationAdmin(admin.ModelAdmin):
         return False
 
 
+CONVERSATION_ACTIONS = {
+    "spam": ReasonAction(
+        "mark_spam",
+        "Mark spam",
+        "marked spam",
+        "The conversation moves to both participants' spam folder.",
+        lambda conversation, actor, reason: conversation_moderate(
+            conversation=conversation, actor=actor, spam=True, reason=reason
+        ),
+    ),
+    "restore": ReasonAction(
+        "restore_conversations",
+        "Restore",
+        "restored",
+        "The conversation is active again for both participants.",
+        lambda conversation, actor, reason: conversation_moderate(
+            conversation=conversation, actor=actor, spam=False, reason=reason
+        ),
+    ),
+}
+
+
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
     """Read-only: staff never write or rewrite users' messages, but may delete abusive ones."""
@@ -106,6 +143,7 @@ class MessageAdmin(admin.ModelAdmin):
     search_help_text = "Part of the message, or an exact sender email."
     ordering = ("-created_at",)
     show_full_result_count = False
+    paginator = EstimatedCountPaginator  # no exact COUNT(*) over every message
     show_facets = admin.ShowFacets.NEVER
     fields = ("conversation", "sender", "message", "attachments", "client_id", "read_at", "created_at")
     readonly_fields = fields
@@ -173,11 +211,16 @@ class ConversationReportAdmin(admin.ModelAdmin):
                 decided += 1
         self.message_user(request, f"{decided} report(s) decided.")
 
-    @admin.action(description="Confirm spam (the conversation moves to both spam folders)")
+    def has_moderate_permission(self, request) -> bool:
+        return request.user.has_perm(MODERATE_PERMISSION)
+
+    @admin.action(
+        description="Confirm spam (the conversation moves to both spam folders)", permissions=["moderate"]
+    )
     def confirm_spam(self, request, queryset):
         self._decide(request, queryset, spam=True)
 
-    @admin.action(description="Dismiss")
+    @admin.action(description="Dismiss", permissions=["moderate"])
     def dismiss(self, request, queryset):
         self._decide(request, queryset, spam=False)
 

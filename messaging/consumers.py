@@ -28,6 +28,7 @@ Frames to the client:
   ``{"type": "seen", "reader_id": ..., "read_at": ...}`` (the other party read: "Seen")
   ``{"type": "inbox", "conversation_id": ..., "unread": n}`` (another conversation moved)
   ``{"type": "unread", "unread": n}``
+  ``{"type": "notifications", "count": n}`` (the header's unread-notifications badge)
   ``{"type": "error", "code": ..., "message": ..., "client_id": ...}``
 """
 
@@ -288,6 +289,11 @@ class MessagesConsumer(AsyncWebsocketConsumer):
             await self._send(
                 {"type": "seen", "reader_id": event["reader_id"], "read_at": event.get("read_at")}
             )
+
+    async def notification_count(self, event):
+        """``notifications.badge`` pushes the member's unread-notifications count (after commit)
+        on their user group: every page's socket updates the header badge."""
+        await self._send({"type": "notifications", "count": int(event.get("count") or 0)})
 
     # --- helpers ----------------------------------------------------------------------------
 

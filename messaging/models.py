@@ -52,6 +52,7 @@ class Conversation(TriggerManagedFieldsMixin, models.Model):
     trigger_managed_fields = ("last_message_at", "created_at", "updated_at")
 
     class Meta:
+        permissions = [("moderate_conversation", "Can mark conversations spam and restore them")]
         constraints = [
             choices_check("status", ConversationStatus, "messaging_conversation_status_valid"),
             models.CheckConstraint(
@@ -77,7 +78,16 @@ class Conversation(TriggerManagedFieldsMixin, models.Model):
         return self.subject or str(self.id)
 
 
+class MessageKind(models.TextChoices):
+    TEXT = "text", "Message"
+    # Written by the site on a participant's behalf (an offer, a counter, an answer): shown
+    # as a notice in the thread, never editable text.
+    SYSTEM = "system", "Notice"
+
+
 class Message(models.Model):
+    Kind = MessageKind
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # Indexed by messaging_message_conv_created.
     conversation = models.ForeignKey(
@@ -93,11 +103,13 @@ class Message(models.Model):
     # The database default gives rows written outside Django (and old rows) distinct ids.
     client_id = models.UUIDField(default=uuid.uuid4, db_default=RandomUUID(), editable=False)
     attachments = models.JSONField(default=list, blank=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.TEXT, db_default=Kind.TEXT)
     read_at = models.DateTimeField(null=True, blank=True)
     created_at = CreatedAtField()
 
     class Meta:
         constraints = [
+            choices_check("kind", MessageKind, "messaging_message_kind_valid"),
             models.CheckConstraint(
                 # At least one non-space character (TRIM() strips only spaces, not tabs or newlines).
                 condition=Q(message__regex=r"[^[:space:]]"),

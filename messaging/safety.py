@@ -29,6 +29,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import AccountStatus
+from accounts.services import clean_staff_reason, ensure_staff_permission
+from marketplace.audit import audit_record
 from marketplace.errors import ErrorCode, ServiceError
 from marketplace.events import after_commit
 from marketplace.ratelimit import RateLimit
@@ -155,6 +157,45 @@ def report_resolve(*, report: ConversationReport, actor, spam: bool) -> Conversa
             Conversation.objects.filter(pk=locked.conversation_id).update(status=ConversationStatus.SPAM)
             conversation = Conversation.objects.only("buyer_id", "seller_id").get(pk=locked.conversation_id)
             _forget_badge(conversation.buyer_id, conversation.seller_id)
+        audit_record(
+            actor=actor,
+            action="messaging.report_spam" if spam else "messaging.report_dismiss",
+            target=locked,
+            reason=f"Spam report {'confirmed' if spam else 'dismissed'}.",
+            changes={"status": (ConversationReport.Status.OPEN.value, locked.status)},
+        )
+    return locked
+
+
+MODERATE_PERMISSION = "messaging.moderate_conversation"
+
+
+def conversation_moderate(*, conversation: Conversation, actor, spam: bool, reason: str) -> Conversation:
+    """Staff mark ``conversation`` spam (it moves to both participants' spam tab) or restore
+    it (active again). Needs ``messaging.moderate_conversation`` and a reason; one audit row;
+    ``unchanged`` when it already is. Locks the conversation row."""
+    ensure_staff_permission(actor, MODERATE_PERMISSION, "moderate conversations")
+    reason = clean_staff_reason(reason)
+    target = ConversationStatus.SPAM if spam else ConversationStatus.ACTIVE
+    with transaction.atomic():
+        locked = Conversation.objects.select_for_update().filter(pk=conversation.pk).first()
+        if locked is None:
+            raise ServiceError(NOT_PARTICIPANT_MESSAGE, code=ErrorCode.NOT_FOUND)
+        if locked.status == target:
+            raise ServiceError(
+                f"This conversation is already {target.label.lower()}.", code=ErrorCode.UNCHANGED
+            )
+        previous = locked.status
+        locked.status = target
+        locked.save(update_fields=["status"])
+        audit_record(
+            actor=actor,
+            action="messaging.mark_spam" if spam else "messaging.restore",
+            target=locked,
+            reason=reason,
+            changes={"status": (previous, target.value)},
+        )
+        _forget_badge(locked.buyer_id, locked.seller_id)
     return locked
 
 

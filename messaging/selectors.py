@@ -318,6 +318,7 @@ def message_from_event(data: dict) -> Message:
         sender_id=uuid.UUID(data["sender_id"]),
         message=data["body"],
         attachments=data.get("attachments") or [],
+        kind=data.get("kind") or Message.Kind.TEXT,
         created_at=datetime.fromisoformat(data["created_at"]) if data.get("created_at") else None,
     )
 
@@ -332,6 +333,7 @@ def message_payload(message: Message, viewer) -> dict:
         "mine": message.sender_id == viewer.pk,
         "body": masked_body(message, viewer),
         "attachments": attachment_views(message),
+        "kind": message.kind,
         "created_at": message.created_at.isoformat() if message.created_at else None,
         "read_at": message.read_at.isoformat() if message.read_at else None,
     }

@@ -3,7 +3,7 @@
 Every service checks who acts (``accounts.services.ensure_can_transact``: suspended and banned
 members cannot message), validates, writes, and announces after commit: a domain hook
 (``messaging.hooks``) and a live push to the Channels groups ``conversation-<id>`` and
-``user-<id>`` of both participants (``marketplace.events.send_event_on_commit``). The push
+``user-<id>`` of both participants (``marketplace.events.send_events_on_commit``). The push
 carries the stored message; each consumer turns it into what its viewer may see with
 ``messaging.selectors.message_payload``. A lost push loses nothing: pages and sockets catch
 up from the database (``messaging.selectors.messages_after``).
@@ -21,7 +21,7 @@ from accounts.models import AccountStatus
 from accounts.services import ensure_can_transact
 from listings.models import Listing, ListingStatus, ListingVisibility
 from marketplace.errors import ErrorCode, ServiceError
-from marketplace.events import after_commit, send_event_on_commit
+from marketplace.events import after_commit, send_events_on_commit
 from marketplace.ratelimit import RateLimit
 from messaging import hooks
 from messaging.badge import UNREAD_CACHE_KEY, unread_cache_forget  # noqa: F401 (re-exported)
@@ -189,6 +189,7 @@ def message_event_data(message: Message) -> dict:
         "sender_id": str(message.sender_id),
         "body": message.message,
         "attachments": message.attachments,
+        "kind": message.kind,
         "created_at": message.created_at.isoformat() if message.created_at else None,
     }
 
@@ -197,9 +198,11 @@ def _announce_message(message: Message, conversation: Conversation) -> None:
     after_commit(hooks.message_sent, message)
     after_commit(unread_cache_forget, conversation.buyer_id, conversation.seller_id)
     event = {"type": "message.new", "message": message_event_data(message)}
-    send_event_on_commit(conversation_group(conversation.pk), event)
-    for user_id in (conversation.buyer_id, conversation.seller_id):
-        send_event_on_commit(user_group(user_id), event)
+    # Staff readers listen on the conversation's group, each participant's sockets on their user
+    # group: the three sends go at once (marketplace.events.send_events).
+    groups = [conversation_group(conversation.pk)]
+    groups += [user_group(user_id) for user_id in (conversation.buyer_id, conversation.seller_id)]
+    send_events_on_commit(groups, event)
 
 
 def message_send(
@@ -282,9 +285,48 @@ def conversation_mark_read(*, conversation: Conversation, reader) -> int:
             "reader_id": str(reader.pk),
             "read_at": now.isoformat(),
         }
-        send_event_on_commit(conversation_group(conversation.pk), event)
-        # Both participants: the sender's open page shows "Seen" (its socket listens on its
-        # user group), the reader's other pages drop the badge.
-        for user_id in (conversation.buyer_id, conversation.seller_id):
-            send_event_on_commit(user_group(user_id), event)
+        # The conversation's group (staff readers) and both participants: the sender's open page
+        # shows "Seen" (its socket listens on its user group), the reader's other pages drop the
+        # badge.
+        groups = [conversation_group(conversation.pk)]
+        groups += [user_group(user_id) for user_id in (conversation.buyer_id, conversation.seller_id)]
+        send_events_on_commit(groups, event)
     return count
+
+
+def message_post_notice(*, conversation: Conversation, actor, body: str) -> Message:
+    """A notice in ``conversation`` written by the site on ``actor``'s behalf (an offer, a
+    counter, an answer: ``offers.services``), announced live like any message.
+
+    No rate limit and no client id from a page (the caller's action is the unit; the caller
+    holds its own locks and rate limits), but the same reach rules: a participant in good
+    standing, not blocked either way (``blocked``). Call inside the caller's transaction: the
+    notice commits with the change it tells of, or not at all.
+    """
+    if actor is None or actor.pk not in (conversation.buyer_id, conversation.seller_id):
+        raise ServiceError(NOT_PARTICIPANT_MESSAGE, code=ErrorCode.NOT_FOUND)
+    recipient = conversation.seller if actor.pk == conversation.buyer_id else conversation.buyer
+    _ensure_can_reach(actor, recipient)
+    message = Message.objects.create(
+        conversation=conversation,
+        sender=actor,
+        message=clean_message_body(body),
+        kind=Message.Kind.SYSTEM,
+    )
+    _announce_message(message, conversation)
+    return message
+
+
+# --- Account deletion (composed by privacy.services.account_delete) -------------------------
+def messaging_forget_member(*, user) -> None:
+    """What a deleted member's conversations keep and lose. Conversations and messages stay:
+    they are the other party's too, and their pages show the sender as the deleted member
+    (``User.display_name``); nobody can write to the member any more (``_ensure_can_reach``
+    refuses an inactive account). The member's own inbox state goes: their archived-
+    conversation marks and the blocks they made or received. Attachments stay with the
+    conversation, served only to its participants as before."""
+    from messaging.models import ConversationArchive, UserBlock
+
+    with transaction.atomic():
+        ConversationArchive.objects.filter(user_id=user.pk).delete()
+        UserBlock.objects.filter(Q(blocker_id=user.pk) | Q(blocked_id=user.pk)).delete()

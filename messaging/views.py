@@ -9,6 +9,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_safe
 
+from analytics.tracking import EventName, track
+from listings.analytics import listing_event_properties
 from marketplace.errors import ErrorCode, ServiceError
 from messaging.attachments import ACCEPT_ATTRIBUTE as ATTACHMENT_ACCEPT
 from messaging.attachments import message_send_with_attachments
@@ -93,7 +95,10 @@ def new(request):
     if not form.is_valid():
         return render(request, "messaging/new.html", context, status=400)
     try:
-        found, _created = conversation_open(buyer=request.user, seller=target.seller, listing=target.listing)
+        found, created = conversation_open(buyer=request.user, seller=target.seller, listing=target.listing)
+        if created:
+            properties = listing_event_properties(target.listing) if target.listing else {}
+            track(request, EventName.CONTACT_STARTED, **properties)
         body = form.cleaned_data["body"]
         if body.strip():
             message_send(

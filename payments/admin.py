@@ -5,7 +5,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from listings.admin import CurrencyListFilter
-from marketplace.admin import ReadOnlyModelAdmin
+from marketplace.admin import EstimatedCountPaginator, ReadOnlyModelAdmin
 from marketplace.errors import ServiceError
 from marketplace.money import format_amount
 from payments.forms import StaffDecisionForm, StaffRefundForm
@@ -242,6 +242,7 @@ class LedgerEntryAdmin(ReadOnlyModelAdmin):
     date_hierarchy = "created_at"
     ordering = ("-id",)
     show_full_result_count = False
+    paginator = EstimatedCountPaginator  # no exact COUNT(*) over the whole ledger
     show_facets = admin.ShowFacets.NEVER
     fields = ("transaction", "kind", "amount_cents", "currency", "external_id", "created_at")
     readonly_fields = fields

@@ -18,6 +18,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from analytics.tracking import EventName, track
+from listings.analytics import listing_event_properties
 from listings.selectors import listing_for_viewer, listing_share_url
 from marketplace.errors import ErrorCode, ServiceError
 from payments.models import Transaction, TransactionStatus
@@ -68,6 +70,7 @@ def checkout_start(request, slug):
         return redirect(back)
     if txn.status != Status.PENDING:
         return redirect(_order_url(txn))
+    track(request, EventName.CHECKOUT_STARTED, transaction=txn.pk, **listing_event_properties(listing))
     return redirect("payments:checkout", transaction_id=txn.pk)
 
 

@@ -268,3 +268,13 @@ def refund_reversal_cents(
     refunded = REFUNDED.of(totals) + amount_cents
     status = Status.REFUNDED if refunded >= transaction.total_cents else transaction.status
     return max(SELLER_HOLDS.of(totals) - _seller_share(transaction, status, refunded), 0)
+
+
+def platform_totals_sql() -> str:
+    """SQL for every figure summed over the whole ledger, one row per currency (currency, then
+    the ``FIGURES`` in order, then the row count): what a backup records and a restore checks."""
+    columns = ", ".join(f"{figure.sql('e')} AS {figure.name}" for figure in FIGURES)
+    return (
+        f"SELECT e.currency, {columns}, count(*) AS entries "  # noqa: S608 - constants only
+        "FROM payments_ledgerentry AS e GROUP BY e.currency ORDER BY e.currency"
+    )

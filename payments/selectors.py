@@ -540,3 +540,39 @@ def order_page(*, user, transaction: Transaction) -> OrderPage:
         history=history,
         payouts_simulated=settings.STRIPE_CONNECT_SIMULATED,
     )
+
+
+# --- Account deletion (asked by privacy.services.account_delete) ----------------------------
+# A transaction in these states is still in progress: money is moving or may still move.
+OPEN_STATUSES = (TransactionStatus.PENDING, TransactionStatus.PROCESSING, TransactionStatus.DISPUTED)
+
+
+def member_deletion_refusal(*, user) -> str | None:
+    """Why ``user`` may not delete their account yet, or None. Two queries.
+
+    Refused while a purchase or sale is not final (pending, paid in escrow, disputed): the
+    other party and the platform still need the account; and while the member owes the
+    platform money as a seller (``ledger.SELLER_DEBT`` over their sales, net of nothing: a
+    debt is settled by staff outside the ledger, who then delete the account on request).
+    """
+    open_order = (
+        Transaction.objects.filter(Q(buyer_id=user.pk) | Q(seller_id=user.pk), status__in=OPEN_STATUSES)
+        .order_by("created_at")
+        .values_list("status", flat=True)
+        .first()
+    )
+    if open_order is not None:
+        return (
+            "You have an order in progress (" + TransactionStatus(open_order).label.lower() + "). "
+            "You can delete your account once every purchase and sale is completed, cancelled or refunded."
+        )
+    owed = (
+        LedgerEntry.objects.filter(transaction__seller_id=user.pk, kind__in=ledger.SELLER_DEBT.kinds)
+        .aggregate(total=ledger.SELLER_DEBT.aggregate())["total"]
+    )
+    if owed:
+        return (
+            "You owe the platform money from a refunded sale. Contact support to settle it; "
+            "then your account can be deleted."
+        )
+    return None

@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from accounts.models import AccountStatus, User
 from listings.services import seller_changed
+from marketplace.audit import audit_record
 from marketplace.errors import ErrorCode, ServiceError
 from marketplace.events import after_commit
 from marketplace.ratelimit import RateLimit
@@ -415,6 +416,7 @@ def review_moderate(*, review: Review, actor, action: str, reason: str) -> Revie
         open_flags = ReviewFlag.objects.filter(review_id=locked.pk, resolved_at__isnull=True)
         now = timezone.now()
         fields: list[str] = []
+        before = {"status": locked.status, "is_featured": locked.is_featured}
         if action == ModerationAction.REMOVE:
             if locked.status == ReviewStatus.REMOVED:
                 raise ServiceError("This review is already removed.", code=ErrorCode.UNCHANGED)
@@ -443,6 +445,13 @@ def review_moderate(*, review: Review, actor, action: str, reason: str) -> Revie
         if action in (ModerationAction.REMOVE, ModerationAction.RESTORE):
             open_flags.update(resolved_at=now)
         ReviewModeration.objects.create(review=locked, actor=actor, action=action, reason=reason)
+        audit_record(
+            actor=actor,
+            action=f"reviews.{action}",
+            target=locked,
+            reason=reason,
+            changes={field: (before[field], getattr(locked, field)) for field in fields},
+        )
         seller_changed(locked.reviewee_id)
     return locked
 

@@ -30,3 +30,8 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
 # Parallel runs on one machine (several checkouts, or people) can name their own test database.
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default=None)}
+# The suite reads the primary only, even while `make replica` runs: the replica tests
+# (tests/marketplace/test_replicas.py) start and configure a real one themselves.
+for _alias in DATABASE_REPLICA_ALIASES:  # noqa: F405
+    DATABASES.pop(_alias)
+DATABASE_REPLICA_ALIASES = []

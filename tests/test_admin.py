@@ -14,11 +14,16 @@ from django.utils import timezone
 
 from accounts.admin import UserAdmin
 from accounts.models import AccountStatus, AccountStatusChange, User
+from alerts.models import Follow, SavedSearch, SavedSearchMatch, Watermark
 from analytics.models import Event
 from listings.models import Category, Favorite, Listing
+from marketplace.audit import audit_record
+from marketplace.models import AuditEntry, QueuedJob
 from messaging.admin import INLINE_MESSAGES
 from messaging.models import Conversation, ConversationArchive, ConversationReport, Message, UserBlock
-from notifications.models import Notification
+from moderation.models import Report
+from notifications.models import MessageEmail, Notification, NotificationPreference
+from offers.models import Offer, OfferFloor
 from payments.models import LedgerEntry, StaffDecision, StripeEvent, Transaction
 from reviews.models import Review, ReviewFlag, ReviewModeration
 from tests.factories import (
@@ -50,7 +55,22 @@ def _sessions_in_signed_cookies(settings):
     settings.SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
 
 
-APPS = ("accounts", "listings", "payments", "reviews", "messaging", "notifications", "analytics")
+# Registered models outside APPS that have a case: the job queue's jobs (marketplace/admin.py).
+EXTRA_MODELS = {QueuedJob}
+APPS = (
+    "accounts",
+    "listings",
+    "payments",
+    "reviews",
+    "messaging",
+    "notifications",
+    "analytics",
+    "privacy",
+    "marketplace",  # the audit log (issue 15)
+    "moderation",
+    "offers",
+    "alerts",
+)
 
 
 @dataclass(frozen=True)
@@ -95,6 +115,41 @@ def status_change_row(reason: str = "Spam listings.") -> AccountStatusChange:
     )
 
 
+def offer_row(title: str | None = None):
+    from offers.services import offer_make
+
+    listing = ListingFactory(pricing_type="negotiable", **({"title": title} if title else {}))
+    return offer_make(listing=listing, buyer=UserFactory(), amount_cents=5_000)
+
+
+def offer_floor_row(title: str | None = None):
+    from offers.models import OfferFloor
+
+    listing = ListingFactory(pricing_type="negotiable", **({"title": title} if title else {}))
+    return OfferFloor.objects.create(listing=listing, floor_cents=1_000)
+
+
+def saved_search_row(name: str = "Desks"):
+    from alerts.services import saved_search_create
+
+    params = {"q": f"desk {SavedSearch.objects.count()}"}
+    return saved_search_create(user=UserFactory(), params=params, name=name)
+
+
+def saved_search_match_row(name: str = "Desks"):
+    return SavedSearchMatch.objects.create(saved_search=saved_search_row(name), listing=ListingFactory())
+
+
+def follow_row(email: str | None = None):
+    return Follow.objects.create(
+        follower=UserFactory(**({"email": email} if email else {})), seller=UserFactory(is_seller=True)
+    )
+
+
+def watermark_row(name: str | None = None):
+    return Watermark.objects.create(name=name or f"job-{Watermark.objects.count()}", at=timezone.now())
+
+
 def conversation_report_row(note: str = "Sells fake watches.") -> ConversationReport:
     conversation = ConversationFactory()
     return ConversationReport.objects.create(
@@ -125,7 +180,68 @@ def staff_decision_row(reason: str = "Buyer never received it.") -> StaffDecisio
     )
 
 
+def notification_preference_row(email: str | None = None) -> NotificationPreference:
+    user = UserFactory(**({"email": email} if email else {}))
+    return NotificationPreference.objects.create(
+        user=user, type="payout_sent", channel="email", enabled=False
+    )
+
+
+def data_export_row(email: str | None = None):
+    from privacy.models import DataExport
+
+    return DataExport.objects.create(user=UserFactory(**({"email": email} if email else {})))
+
+
+def job_row(to: str = "someone@example.com") -> QueuedJob:
+    from marketplace.tasks import send_email
+
+    job_id = send_email.defer(to=to, subject="Hello", text="Your link: https://example.com/secret")
+    return QueuedJob.objects.get(pk=job_id)
+
+
+def message_email_row(email: str | None = None) -> MessageEmail:
+    return MessageEmail.objects.create(
+        message=MessageFactory(), recipient=UserFactory(**({"email": email} if email else {})), mailed=True
+    )
+
+
+
+def audit_entry_row(reason: str = "Counterfeit.") -> AuditEntry:
+    return audit_record(
+        actor=UserFactory(is_staff=True), action="listings.take_down", target=ListingFactory(), reason=reason
+    )
+
+
+def report_row(text: str = "Fake.") -> Report:
+    listing = ListingFactory()
+    return Report.objects.create(
+        reporter=UserFactory(),
+        target_type="listing",
+        object_key=f"listing:{listing.pk}",
+        listing=listing,
+        owner=listing.seller,
+        reason="scam",
+        text=text,
+    )
+
 CASES = [
+    Case(
+        QueuedJob,
+        make=job_row,
+        needle=lambda: job_row("needle.recipient@example.com"),
+        query="needle.recipient@example.com",
+        changelist_queries=7,  # session user, count, full count, page, events, task and queue names
+        addable=False,
+    ),
+    Case(
+        apps.get_model("privacy", "DataExport"),
+        make=data_export_row,
+        needle=lambda: data_export_row("needle.exporter@example.com"),
+        query="needle.exporter@example.com",
+        changelist_queries=5,  # session user, count, page (user joined), date hierarchy min/max and dates
+        addable=False,
+    ),
     Case(
         StaffDecision,
         make=staff_decision_row,
@@ -231,6 +347,54 @@ CASES = [
         addable=False,
     ),
     Case(
+        Offer,
+        make=offer_row,
+        needle=lambda: offer_row("Haystack sideboard"),
+        query="Haystack",
+        changelist_queries=3,  # session user, page (no full count), listing/buyer/seller joined
+        addable=False,
+    ),
+    Case(
+        OfferFloor,
+        make=offer_floor_row,
+        needle=lambda: offer_floor_row("Haystack chest"),
+        query="Haystack",
+        changelist_queries=4,  # session user, count, full count or the filter's values, page
+        addable=False,
+    ),
+    Case(
+        SavedSearch,
+        make=saved_search_row,
+        needle=lambda: saved_search_row("Haystack alert"),
+        query="Haystack",
+        changelist_queries=4,  # session user, count, full count or the filter's values, page
+        addable=False,
+    ),
+    Case(
+        SavedSearchMatch,
+        make=saved_search_match_row,
+        needle=lambda: saved_search_match_row("Haystack match"),
+        query="Haystack",
+        changelist_queries=3,
+        addable=False,
+    ),
+    Case(
+        Follow,
+        make=follow_row,
+        needle=lambda: follow_row("needle.follower@example.com"),
+        query="needle.follower@example.com",
+        changelist_queries=4,  # session user, count, full count or the filter's values, page
+        addable=False,
+    ),
+    Case(
+        Watermark,
+        make=watermark_row,
+        needle=lambda: watermark_row("haystack-job"),
+        query="haystack",
+        changelist_queries=4,  # session user, count, full count or the filter's values, page
+        addable=False,
+    ),
+    Case(
         ConversationReport,
         make=conversation_report_row,
         needle=lambda: conversation_report_row("A needle in the haystack."),
@@ -263,6 +427,22 @@ CASES = [
         addable=True,
     ),
     Case(
+        NotificationPreference,
+        make=notification_preference_row,
+        needle=lambda: notification_preference_row("needle.chooser@example.com"),
+        query="needle.chooser@example.com",
+        changelist_queries=3,  # session user, count, page (user joined)
+        addable=False,
+    ),
+    Case(
+        MessageEmail,
+        make=message_email_row,
+        needle=lambda: message_email_row("needle.recipient@example.com"),
+        query="needle.recipient@example.com",
+        changelist_queries=3,  # session user, count, page (message and recipient joined)
+        addable=False,
+    ),
+    Case(
         Event,
         make=lambda: EventFactory(user=UserFactory()),
         needle=lambda: EventFactory(event_name="needle_clicked"),
@@ -276,6 +456,22 @@ CASES = [
         needle=lambda: stripe_event_row("evt_needle"),
         query="evt_needle",
         changelist_queries=7,  # session user, type filter, count, full count, page, date hierarchy (2)
+        addable=False,
+    ),
+    Case(
+        AuditEntry,
+        make=audit_entry_row,
+        needle=lambda: audit_entry_row("Took down a needle sold as a sword."),
+        query="sword",
+        changelist_queries=3,  # session user, count (estimated: one query either way), page
+        addable=False,
+    ),
+    Case(
+        Report,
+        make=report_row,
+        needle=lambda: report_row("A needle in the haystack."),
+        query="haystack",
+        changelist_queries=3,  # session user, count, page (owner and reporter joined)
         addable=False,
     ),
 ]
@@ -311,6 +507,7 @@ def form_data(form: forms.BaseForm) -> dict:
 
 def test_every_model_is_registered():
     models = {model for label in APPS for model in apps.get_app_config(label).get_models()}
+    models |= EXTRA_MODELS
     assert {model for model in models if not admin.site.is_registered(model)} == set()
     assert {case.model for case in CASES} == models
 

@@ -15,12 +15,14 @@ ANONYMOUS_PAGES = [
     ("accounts:password_reset", 0),
     ("robots", 0),
 ]
-# The session's user is one query (the header's unread-messages badge was counted and cached
-# at log-in).
+# The session's user is one query (the header's unread-messages and notifications badges were
+# counted and cached at log-in); the profile page also reads the member's notification settings.
 MEMBER_PAGES = [
-    ("accounts:profile_edit", 1),
+    ("accounts:profile_edit", 2),
     ("accounts:email_change", 1),
     ("accounts:password_change", 1),
+    ("privacy:delete_account", 1),
+    ("privacy:your_data", 2),  # and the member's exports (tests/privacy: not growing with them)
 ]
 
 

@@ -307,6 +307,114 @@ def unblock_entries(w: World) -> list[Entry]:
     return [Entry({"user_id": w.users[OWNER].pk}, {ANONYMOUS, MEMBER, OWNER, STAFF}, {BUYER})]
 
 
+def offer_entries(w: World) -> list[Entry]:
+    """The buyer's offer on the owner's negotiable listing: its two parties answer it (here:
+    withdraw, the buyer's move; the seller's try is refused with a message, not a 404);
+    another member and staff find it exactly as an unknown offer."""
+    from offers.services import offer_make
+
+    negotiable = ListingFactory(seller=w.users[OWNER], pricing_type="negotiable")
+    offer = offer_make(listing=negotiable, buyer=w.users[BUYER], amount_cents=5_000)
+    return [Entry({"offer_id": offer.pk, "action": "withdraw"}, {ANONYMOUS, MEMBER, STAFF}, {BUYER, OWNER})]
+
+
+def notification_entries(w: World) -> list[Entry]:
+    """The owner's notification: only the owner opens or marks it; anyone else (staff too)
+    finds it exactly as an unknown one."""
+    from notifications.models import NotificationType
+    from notifications.services import notify
+
+    notification = notify(
+        user=w.users[OWNER], type=NotificationType.ACCOUNT, title="Hello", link="/", key="route-access"
+    )
+    return [Entry({"notification_id": notification.pk}, {ANONYMOUS, MEMBER, STAFF}, {OWNER})]
+
+
+def data_export_entries(w: World) -> list[Entry]:
+    """The owner's ready export: only the owner downloads it (staff too find it unknown); a
+    pending or expired one is unknown even to the owner."""
+    from datetime import timedelta
+
+    from django.core.files.base import ContentFile
+    from django.utils import timezone
+
+    from marketplace.storage import private_storage
+    from privacy.models import DataExport
+
+    owner = w.users[OWNER]
+    name = private_storage().save(f"exports/{owner.pk}/route-access.zip", ContentFile(b"PK"))
+    later = timezone.now() + timedelta(hours=1)
+    ready = DataExport.objects.create(user=owner, status="ready", file=name, expires_at=later)
+    expired = DataExport.objects.create(
+        user=owner, status="ready", file=name, expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    pending = DataExport.objects.create(user=owner)
+    return [
+        Entry({"export_id": ready.pk}, {ANONYMOUS, MEMBER, STAFF}, {OWNER}),
+        Entry({"export_id": expired.pk}, EVERYONE),
+        Entry({"export_id": pending.pk}, EVERYONE),
+    ]
+
+
+def unsubscribe_entries(w: World) -> list[Entry]:
+    """A genuine link works logged out; a tampered one, or one signed for another purpose,
+    answers as a made-up one (400, nothing changed)."""
+    from django.core import signing
+
+    from notifications.unsubscribe import unsubscribe_token
+
+    token = unsubscribe_token(w.users[MEMBER].pk, "payout_sent")
+    foreign = signing.dumps({"u": str(w.users[MEMBER].pk), "t": "payout_sent"}, salt="another.purpose")
+    return [
+        Entry({"token": token[:-4] + "AAAA"}, hidden_from={ANONYMOUS, MEMBER}),
+        Entry({"token": foreign}, hidden_from={ANONYMOUS, MEMBER}),
+        Entry({"token": token}, visible_to={ANONYMOUS, MEMBER}),
+    ]
+
+
+def unsubscribe_post_changes_nothing_unless_signed(w: World, request) -> None:
+    from notifications.models import NotificationPreference
+    from notifications.unsubscribe import unsubscribe_token
+
+    token = unsubscribe_token(w.users[MEMBER].pk, "payout_sent")
+    response = request(ANONYMOUS, POST, reverse("notifications:unsubscribe", args=[token[:-4] + "AAAA"]))
+    assert response.status_code == 400
+    assert not NotificationPreference.objects.exists()
+    assert request(ANONYMOUS, POST, reverse("notifications:unsubscribe", args=[token])).status_code == 200
+    assert list(NotificationPreference.objects.values_list("user_id", "type", "channel", "enabled")) == [
+        (w.users[MEMBER].pk, "payout_sent", "email", False)
+    ]
+
+
+def saved_search_entries(w: World) -> list[Entry]:
+    """The buyer's saved search: only its member renames or deletes it."""
+    from alerts.services import saved_search_create
+
+    saved = saved_search_create(user=w.users[BUYER], params={"q": "desk"})
+    return [
+        Entry(
+            {"saved_search_id": saved.pk}, {ANONYMOUS, MEMBER, OWNER, STAFF}, {BUYER}, data={"name": "Desks"}
+        )
+    ]
+
+
+def stop_alert_entries(w: World) -> list[Entry]:
+    """The signed one-click link works for anyone holding it (it comes by email)."""
+    from alerts.selectors import unsubscribe_token
+    from alerts.services import saved_search_create
+
+    saved = saved_search_create(user=w.users[BUYER], params={"q": "lamp"})
+    return [Entry({"token": unsubscribe_token(saved)}, visible_to=EVERYONE | {BUYER})]
+
+
+def follow_entries(w: World) -> list[Entry]:
+    """Any member follows an active seller; a banned one is unknown to members."""
+    return [
+        Entry({"user_id": w.users[OWNER].pk}, visible_to={MEMBER, BUYER, STAFF}),
+        Entry({"user_id": w.users["banned"].pk}, set(), {MEMBER}),
+    ]
+
+
 def review_of_owner(w: World, *, published: bool):
     """The buyer's review of the owner after a completed purchase, published or still hidden."""
     from django.utils import timezone
@@ -348,6 +456,19 @@ def review_flag_entries(w: World) -> list[Entry]:
     return [
         Entry({"review_id": hidden.pk}, EVERYONE, data=data),
         Entry({"review_id": published.pk}, {ANONYMOUS}, {MEMBER, OWNER, STAFF, BUYER}, data=data),
+    ]
+
+
+def report_entries(w: World) -> list[Entry]:
+    """The report page of a listing: as its page, anonymous visitors are sent to log in."""
+
+    def of(name):
+        return {"target_type": "listing", "object_id": str(w[name].pk)}
+
+    return [
+        Entry(of("public"), {ANONYMOUS}, {MEMBER, OWNER, STAFF}),
+        *(Entry(of(name), {ANONYMOUS, MEMBER}, {OWNER, STAFF}) for name in HIDDEN_LISTINGS),
+        Entry(of("banned_sellers"), {ANONYMOUS, MEMBER, OWNER}, {STAFF}),
     ]
 
 
@@ -448,6 +569,26 @@ CASES: dict[str, Case] = {
     "messaging:report": Case(POST, {"conversation_id": uuid.UUID(int=6)}, conversation_participant_entries),
     "messaging:block": Case(POST, {"conversation_id": uuid.UUID(int=6)}, conversation_participant_entries),
     "messaging:unblock": Case(POST, {"user_id": uuid.UUID(int=7)}, unblock_entries),
+    "alerts:saved_search_update": Case(POST, {"saved_search_id": uuid.UUID(int=10)}, saved_search_entries),
+    "alerts:saved_search_delete": Case(POST, {"saved_search_id": uuid.UUID(int=10)}, saved_search_entries),
+    "alerts:saved_search_unsubscribe": Case(GET, {"token": "not-a-token"}, stop_alert_entries),
+    "alerts:follow": Case(POST, {"user_id": uuid.UUID(int=11)}, follow_entries),
+    "alerts:unfollow": Case(POST, {"user_id": uuid.UUID(int=11)}, follow_entries),
+    "offers:make": Case(POST, UNKNOWN_SLUG, checkout_start_entries, {"share_token": "0" * 32}),
+    "offers:action": Case(POST, {"offer_id": uuid.UUID(int=9), "action": "withdraw"}, offer_entries),
+    "offers:floor": Case(POST, UNKNOWN_LISTING_ID, editor_entries),
+    "moderation:report": Case(
+        GET, {"target_type": "listing", "object_id": str(uuid.UUID(int=12))}, report_entries
+    ),
+    "notifications:open": Case(GET, {"notification_id": uuid.UUID(int=10)}, notification_entries),
+    "notifications:mark_read": Case(POST, {"notification_id": uuid.UUID(int=10)}, notification_entries),
+    "notifications:unsubscribe": Case(
+        GET,
+        {"token": "not-a-token"},
+        unsubscribe_entries,
+        also=unsubscribe_post_changes_nothing_unless_signed,
+    ),
+    "privacy:export_download": Case(GET, {"export_id": uuid.UUID(int=11)}, data_export_entries),
     "accounts:verify_email": Case(GET, {"token": "not-a-token"}, verify_email_entries),
     "accounts:email_change_confirm": Case(GET, {"token": "not-a-token"}, email_change_entries),
     "accounts:password_reset_confirm": Case(

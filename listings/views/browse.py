@@ -1,27 +1,41 @@
+from django.conf import settings
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.functional import SimpleLazyObject
 
+from analytics.tracking import EventName, track
 from listings.categories import category_tree
 from listings.search import SORTS, SearchForm, run_search
-from listings.selectors import featured_listings, newest_listings
+from listings.selectors import featured_listings, home_cache_version, newest_listings
+from marketplace.db_router import on_primary, replica_safe
 
 
+@replica_safe
 def home(request):
+    """The category tree, featured and newest listings: the same for every visitor, so that part
+    is a cached fragment (``{% cache %}`` under ``home_cache_version``, ``HOME_CACHE_TTL``).
+    The lists are lazy: read (two queries) only when the fragment is rendered."""
     return render(
         request,
         "listings/home.html",
         {
-            "categories": category_tree().roots,
-            "featured": featured_listings(),
-            "newest": newest_listings(),
+            "home_version": home_cache_version(),
+            "home_cache_ttl": settings.HOME_CACHE_TTL,
+            "categories": SimpleLazyObject(lambda: category_tree().roots),
+            # Read on the primary: the fragment is filed under the version a writer just bumped.
+            "featured": SimpleLazyObject(lambda: on_primary(featured_listings)),
+            "newest": SimpleLazyObject(lambda: on_primary(newest_listings)),
         },
     )
 
 
+@replica_safe
 def search(request):
     form = SearchForm(request.GET)  # no parameters: everything, newest first
     result = run_search(form) if form.is_valid() else None
+    if result is not None and not form.cleaned_data.get("cursor"):  # a first page: one search
+        _track_search(request, form, result)
     return render(
         request,
         "listings/search.html",
@@ -29,6 +43,28 @@ def search(request):
     )
 
 
+# Search filters kept in the event (not the exact coordinates of "near me").
+TRACKED_FILTERS = (
+    "category",
+    "min_price",
+    "max_price",
+    "currency",
+    "pricing_type",
+    "near",
+    "radius_km",
+    "sort",
+)
+
+
+def _track_search(request, form, result) -> None:
+    data = form.cleaned_data
+    filters = {name: data[name] for name in TRACKED_FILTERS if data.get(name) not in (None, "")}
+    # Results of the corrected keywords ("did you mean") mean the typed ones found nothing.
+    count = 0 if result.corrected_from else result.total
+    track(request, EventName.SEARCH, query=data.get("q") or "", filters=filters, result_count=count)
+
+
+@replica_safe
 def category(request, slug):
     tree = category_tree()
     node = tree.by_slug.get(slug)

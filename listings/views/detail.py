@@ -12,6 +12,9 @@ from django.utils.text import Truncator
 from django.views.decorators.http import require_safe
 
 from accounts.models import AccountStatus
+from alerts.selectors import is_following
+from analytics.tracking import EventName, track
+from listings.analytics import listing_event_properties
 from listings.capabilities import listing_capabilities
 from listings.models import Listing, ListingVisibility
 from listings.selectors import (
@@ -23,6 +26,8 @@ from listings.selectors import (
     listing_share_url,
 )
 from listings.view_counts import listing_view_record
+from marketplace.db_router import replica_safe
+from offers.selectors import listing_offer_panel
 from reviews.selectors import seller_latest_reviews
 
 SHARED_PARTS = ("summary", "body")
@@ -79,6 +84,7 @@ def listing_seo(request, listing: Listing, *, indexable: bool) -> dict:
     }
 
 
+@replica_safe(anonymous_only=True)  # members see their own drafts, favorites, capabilities
 @require_safe
 def listing_detail(request, slug: str, share_token: str | None = None):
     listing = listing_for_viewer(slug=slug, viewer=request.user, share_token=share_token)
@@ -100,10 +106,13 @@ def listing_detail(request, slug: str, share_token: str | None = None):
         "contact_url": f"{reverse('messaging:new')}?listing={listing.pk}",
         "edit_url": reverse("sell:listing_edit", args=[listing.pk]),
         "share_url": request.build_absolute_uri(listing_share_url(listing)),
+        "offer_panel": listing_offer_panel(request.user, listing),
+        "following": not capabilities.is_owner and is_following(request.user, listing.seller_id),
     }
     response = render(request, "listings/detail.html", context)
     if not context["seo"]["indexable"]:
         response["X-Robots-Tag"] = "noindex"
     if request.method == "GET" and not capabilities.is_owner:
         listing_view_record(listing.pk)
+        track(request, EventName.LISTING_VIEWED, **listing_event_properties(listing))
     return response

@@ -7,6 +7,8 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 
+from analytics.tracking import EventName, track
+from listings.analytics import listing_event_properties
 from listings.selectors import favorites_page, listing_favorite_count, listing_for_viewer
 from listings.services import favorite_add, favorite_remove
 from marketplace.errors import ServiceError
@@ -36,6 +38,8 @@ def _change_favorite(request, slug: str, *, add: bool):
             favorite_remove(user=request.user, listing=listing)
     except ServiceError as error:
         raise Http404(error.message) from error
+    name = EventName.FAVORITE_ADDED if add else EventName.FAVORITE_REMOVED
+    track(request, name, **listing_event_properties(listing))
     if _wants_json(request):
         return JsonResponse({"favorited": add, "favorite_count": listing_favorite_count(listing.pk)})
     if add:

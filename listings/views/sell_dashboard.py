@@ -10,6 +10,7 @@ from accounts.forms import SellerOnboardingForm
 from accounts.services import ensure_can_start_selling, seller_onboard
 from listings.selectors import seller_dashboard
 from marketplace.errors import ErrorCode, ServiceError
+from offers.selectors import live_offers_received
 from payments.connect import PayoutStatus, seller_payout_status
 from payments.selectors import seller_recent_sales, seller_sales_summary
 
@@ -103,6 +104,8 @@ def dashboard(request):
         "page": page,
         "sales_summary": summary,
         "recent_sales": recent_sales,
+        # Offers come only on listings: none to look for without any.
+        "open_offers": live_offers_received(seller=request.user) if page.total else [],
         **_payouts(request.user, summary=summary),
     }
     return render(request, "sell/dashboard.html", context)

@@ -1,7 +1,7 @@
 from django import template
 from django.http import QueryDict
 
-from marketplace.money import format_amount
+from marketplace.money import amount_text, format_amount
 
 register = template.Library()
 
@@ -10,6 +10,12 @@ register = template.Library()
 def money(cents, currency):
     """``{{ listing.price_cents|money:listing.currency }}`` -> ``$45.99``."""
     return format_amount(cents, currency)
+
+
+@register.filter
+def amount_input(cents, currency):
+    """``{{ floor_cents|amount_input:listing.currency }}`` -> ``45.99``: as typed in a form."""
+    return amount_text(cents, currency)
 
 
 @register.simple_tag(takes_context=True)

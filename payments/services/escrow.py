@@ -16,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction as db_transaction
 from django.utils import timezone
 
+from marketplace.audit import audit_record
 from marketplace.errors import ErrorCode, ServiceError
 from marketplace.events import after_commit
 from payments import hooks, ledger, payouts
@@ -208,12 +209,19 @@ def transaction_release_held_payout(
             ) from not_ready
         except GatewayError as error:
             raise _payout_failed(error) from error
-        StaffDecision.objects.create(
+        decision = StaffDecision.objects.create(
             transaction=released,
             actor=actor,
             kind=StaffDecision.Kind.RELEASE_HELD_PAYOUT,
             amount_cents=PAID_OUT.of(ledger.ledger_totals(released)),
             reason=reason,
+        )
+        audit_record(
+            actor=actor,
+            action="payments.release_held_payout",
+            target=released,
+            reason=reason,
+            changes={"paid_out_cents": (0, decision.amount_cents)},
         )
     logger.info("held payout of %s released by %s: %s", released.pk, actor.pk, reason)
     return released

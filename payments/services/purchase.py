@@ -40,10 +40,10 @@ logger = logging.getLogger(__name__)
 Status = TransactionStatus
 
 
-def _ensure_buyable(listing: Listing, buyer) -> None:
+def _ensure_buyable(listing: Listing, buyer, agreed_price_cents: int | None = None) -> None:
     """The listing page's rule, asked of the locked row (``listing.seller`` loaded): the same
     predicate decides the "Buy now" button (``listings.capabilities``)."""
-    ensure_listing_buyable(listing, buyer)
+    ensure_listing_buyable(listing, buyer, agreed_price_cents=agreed_price_cents)
 
 
 # Cancellations that start the buyer's cooling-off period on that listing (not a payment
@@ -124,7 +124,14 @@ def checkout_key(*, listing: Listing, buyer) -> str:
     return f"checkout-{listing.pk}-{buyer.pk}-{closed}"
 
 
-def transaction_start(*, listing: Listing, buyer, idempotency_key: str) -> Transaction:
+def transaction_start(
+    *,
+    listing: Listing,
+    buyer,
+    idempotency_key: str,
+    price_cents: int | None = None,
+    checkout_minutes: int | None = None,
+) -> Transaction:
     """Start the purchase of ``listing`` by ``buyer``: a pending transaction and a reserved
     listing, in one atomic unit.
 
@@ -138,6 +145,12 @@ def transaction_start(*, listing: Listing, buyer, idempotency_key: str) -> Trans
     again of the locked buyer row): ``cooling_off`` (the buyer cancelled or let expire a
     checkout of this listing lately), ``too_many_checkouts`` (``CHECKOUT_MAX_OPEN_PER_BUYER``)
     and ``rate_limited`` (``CHECKOUT_STARTS_PER_HOUR``, Redis, counting checkouts started).
+
+    ``price_cents`` is a price agreed with the seller (an accepted offer: ``offers``) instead
+    of the listing's, in the listing's currency and at least its minimum charge
+    (``below_minimum_charge``); the platform fee is taken on it. ``checkout_minutes`` gives
+    such a checkout longer to be paid than ``CHECKOUT_EXPIRY_MINUTES`` (the buyer may not be
+    online when the seller accepts); ``transaction_expire`` honours it.
     """
     ensure_can_buy(buyer)
     key = (idempotency_key or "").strip()
@@ -167,7 +180,7 @@ def transaction_start(*, listing: Listing, buyer, idempotency_key: str) -> Trans
                         "This checkout was for another listing: reload the page.", code=ErrorCode.INVALID
                     )
                 return existing
-            _ensure_buyable(locked, locked_buyer)
+            _ensure_buyable(locked, locked_buyer, price_cents)
             now = timezone.now()
             _ensure_not_cooling_off(locked, buyer, now)
             _ensure_open_checkouts_below_cap(buyer)
@@ -176,8 +189,11 @@ def transaction_start(*, listing: Listing, buyer, idempotency_key: str) -> Trans
                 raise ServiceError(
                     checkout_start_limit_message(limit.retry_after()), code=ErrorCode.RATE_LIMITED
                 )
-            subtotal = locked.price_cents
+            subtotal = locked.price_cents if price_cents is None else price_cents
             fee = platform_fee_cents(subtotal, bps)
+            extra = {} if checkout_minutes is None else {"checkout_minutes": int(checkout_minutes)}
+            if price_cents is not None:
+                extra["agreed_price_cents"] = price_cents
             with db_transaction.atomic():
                 created = Transaction.objects.create(
                     listing=locked,
@@ -193,6 +209,7 @@ def transaction_start(*, listing: Listing, buyer, idempotency_key: str) -> Trans
                     metadata={
                         "platform_fee_bps": bps,
                         "history": [{"status": Status.PENDING, "at": now.isoformat()}],
+                        **extra,
                     },
                 )
             listing_purchase_move(listing=locked, action="reserve")
@@ -248,10 +265,13 @@ def transaction_expire(*, transaction: Transaction, now: datetime | None = None)
     status and age are re-checked under the lock, so concurrent runs cancel each row once.
     """
     now = now or timezone.now()
-    cutoff = now - timedelta(minutes=settings.CHECKOUT_EXPIRY_MINUTES)
     with db_transaction.atomic():
         locked = transaction_lock(transaction, skip_locked=True)
-        if locked is None or locked.status != Status.PENDING or locked.created_at > cutoff:
+        if locked is None or locked.status != Status.PENDING:
+            return False
+        # An accepted offer's checkout may have longer (``transaction_start``'s checkout_minutes).
+        minutes = locked.metadata.get("checkout_minutes") or settings.CHECKOUT_EXPIRY_MINUTES
+        if locked.created_at > now - timedelta(minutes=minutes):
             return False
         cancelled = transaction_transition(
             transaction=locked,

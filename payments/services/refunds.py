@@ -53,6 +53,7 @@ import logging
 
 from django.db import transaction as db_transaction
 
+from marketplace.audit import audit_record
 from marketplace.errors import ErrorCode, ServiceError
 from marketplace.events import after_commit
 from marketplace.money import format_amount
@@ -331,6 +332,7 @@ def refund_issue(
     with db_transaction.atomic():
         locked = transaction_lock(transaction)
         refund_amount_check(locked, amount_cents)
+        status_before = locked.status
         recovered_before = transaction_figures(locked).paid_out
         debt = _recover_from_seller(locked, amount_cents, book_seller_debt=book_seller_debt)
         try:
@@ -345,12 +347,24 @@ def refund_issue(
             )
             ledger.ledger_write(locked, [(Kind.SELLER_DEBT, debt, "")])
             if authority == "staff":
-                StaffDecision.objects.create(
+                decision = StaffDecision.objects.create(
                     transaction=locked,
                     actor=actor,
                     kind=StaffDecision.Kind.REFUND_SELLER_DEBT if debt else StaffDecision.Kind.REFUND,
                     amount_cents=refund.amount_cents,
                     reason=reason,
+                )
+                # The staff audit log's row for this decision (the StaffDecision keeps the money
+                # detail for the purchase's page); one row per action.
+                audit_record(
+                    actor=actor,
+                    action=f"payments.{decision.kind}",
+                    target=locked,
+                    reason=reason,
+                    changes={
+                        "status": (status_before, locked.status),
+                        "refund_cents": (None, refund.amount_cents),
+                    },
                 )
         if failure is not None:
             recovered = recovered_before - transaction_figures(locked).paid_out

@@ -5,11 +5,14 @@
 // remembered, and every (re)connect asks for everything after it (catch_up, answered from the
 // database); messages are deduplicated by id. While the socket is down the page says
 // "Reconnecting…", retries with backoff, and the form posts normally.
-// Every page of a signed-in member keeps the header's unread badge ([data-unread-badge]) and
-// the inbox ([data-inbox]) up to date over the member's own socket (ws/messages/).
+// Every page of a signed-in member keeps the header's unread badge ([data-unread-badge]), the
+// notifications badge ([data-notification-badge], "notifications" frames pushed by
+// notifications/badge.py) and the inbox ([data-inbox]) up to date over the member's own socket
+// (ws/messages/).
 (() => {
   const root = document.querySelector("[data-conversation][data-ws-path]");
   const badge = document.querySelector("[data-unread-badge]");
+  const notificationBadge = document.querySelector("[data-notification-badge]");
   const inbox = document.querySelector("[data-inbox]");
   if (!root && !badge && !inbox) return;
   if (!("WebSocket" in window)) return;
@@ -51,7 +54,16 @@
   const isOpen = () => socket !== null && socket.readyState === WebSocket.OPEN;
 
   const send = (frame) => {
-    if (isOpen()) socket.send(JSON.stringify(frame));
+    if (!isOpen()) return;
+    socket.send(JSON.stringify(frame));
+    // Read-your-writes (marketplace/db_router.py): a write over the socket pins this browser's
+    // pages to the primary database for a while, as a POST's response does.
+    if (frame.type !== "catch_up") {
+      const seconds = Number(document.body.dataset.replicaPinSeconds || 0);
+      if (seconds > 0) {
+        document.cookie = `replica_pin=${Math.floor(Date.now() / 1000) + seconds}; max-age=${seconds}; path=/; samesite=lax${location.protocol === "https:" ? "; secure" : ""}`;
+      }
+    }
   };
 
   const element = (tag, className, text) => {
@@ -70,7 +82,8 @@
   // The same markup as templates/messaging/conversation.html.
   const renderMessage = (message) => {
     const mine = String(message.sender_id) === String(me);
-    const item = element("li", `message-item${mine ? " message-mine" : ""}`);
+    const system = message.kind === "system" ? " message-system" : "";
+    const item = element("li", `message-item${mine ? " message-mine" : ""}${system}`);
     item.id = `message-${message.id}`;
     item.dataset.messageId = message.id;
     item.dataset.clientId = message.client_id || "";
@@ -132,15 +145,18 @@
     if (root && document.visibilityState === "visible") send({ type: "read" });
   };
 
-  const setUnread = (count) => {
-    if (!badge) return;
-    let counter = badge.querySelector("[data-unread-count]");
+  // The header's badges (messages, notifications): the count, or nothing at zero.
+  // ``key``: the counter's data attribute (data-unread-count, data-notification-count).
+  const setBadge = (target, count, key = "unreadCount") => {
+    if (!target) return;
+    const attribute = `data-${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+    let counter = target.querySelector(`[${attribute}]`);
     if (count > 0) {
       if (!counter) {
         counter = element("span", "badge badge-unread");
-        counter.dataset.unreadCount = "";
+        counter.dataset[key] = "";
         const hidden = element("span", "visually-hidden", " unread");
-        badge.append(" ", counter, hidden);
+        target.append(" ", counter, hidden);
       }
       counter.textContent = String(count);
     } else if (counter) {
@@ -149,6 +165,8 @@
       counter.remove();
     }
   };
+
+  const setUnread = (count) => setBadge(badge, count);
 
   let inboxRefresh = null;
   const refreshInbox = () => {
@@ -211,6 +229,9 @@
       case "inbox":
         setUnread(frame.unread);
         refreshInbox();
+        break;
+      case "notifications":
+        setBadge(notificationBadge, frame.count, "notificationCount");
         break;
       case "error": {
         const entry = frame.client_id ? pending.get(frame.client_id) : null;

@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from accounts.models import User
 from tests.factories import UserFactory
+from tests.jobs import run_jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -175,6 +176,7 @@ def test_password_change_bad_input_changes_nothing(client, member, data, field):
 def test_password_reset_end_to_end(client, member, mailoutbox):
     response = client.post(reverse("accounts:password_reset"), {"email": "MEMBER@example.COM"})
     assert response["Location"] == reverse("accounts:password_reset_done")
+    run_jobs()
     assert len(mailoutbox) == 1
     assert mailoutbox[0].to == ["Member@example.com"]
     assert mailoutbox[0].subject == "Reset your Marketplace password"
@@ -204,6 +206,7 @@ def test_password_reset_end_to_end(client, member, mailoutbox):
 def test_password_reset_for_an_unknown_address_looks_the_same_and_sends_nothing(client, mailoutbox):
     response = client.post(reverse("accounts:password_reset"), {"email": "nobody@example.com"})
     assert response["Location"] == reverse("accounts:password_reset_done")
+    run_jobs()
     assert mailoutbox == []
 
 
@@ -211,11 +214,13 @@ def test_password_reset_bad_input(client, mailoutbox):
     response = client.post(reverse("accounts:password_reset"), {"email": "not an email"})
     assert response.status_code == 200
     assert response.context["form"].errors["email"] == ["Enter a valid email address."]
+    run_jobs()
     assert mailoutbox == []
 
 
 def test_tampered_reset_link_is_refused(client, member, mailoutbox):
     client.post(reverse("accounts:password_reset"), {"email": member.email})
+    run_jobs()
     link = link_in(mailoutbox[0])
     response = client.get(link[:-3] + "xyz/", follow=True)
     assert response.context["validlink"] is False

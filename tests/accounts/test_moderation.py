@@ -212,6 +212,7 @@ def test_a_ban_from_the_admin_ends_the_members_sessions(staff_client, member):
 def test_a_refusal_is_reported_per_account_and_the_others_go_through(member):
     moderator = UserFactory(is_staff=True, email="mod@example.com")  # staff, not superuser
     moderator.user_permissions.add(Permission.objects.get(codename="change_user"))
+    moderator.user_permissions.add(Permission.objects.get(codename="moderate_user"))
     colleague = UserFactory(is_staff=True, email="colleague@example.com")
     client = Client()
     client.force_login(moderator)

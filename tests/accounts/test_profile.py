@@ -190,14 +190,14 @@ def test_suspended_profile_is_visible(client):
 @pytest.mark.parametrize("logged_in", [False, True])
 def test_query_count_does_not_grow_with_listings_or_reviews(client, django_assert_max_num_queries, logged_in):
     """Anonymous: the user (ratings, chart and detailed averages are columns of it), their
-    listings, one page of their reviews. Logged in: plus request.user and the member's flags on
-    that page (the flag forms)."""
+    listings, one page of their reviews. Logged in: plus request.user, the member's flags on
+    that page (the flag forms) and whether they follow the seller."""
     seller = SellerFactory()
     ListingFactory(seller=seller)
     review_of(seller)
     if logged_in:
         client.force_login(UserFactory())
-    budget = 5 if logged_in else 3
+    budget = 6 if logged_in else 3
 
     with django_assert_max_num_queries(budget):
         assert client.get(profile_url(seller)).status_code == 200

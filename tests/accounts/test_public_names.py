@@ -15,6 +15,7 @@ from accounts.selectors import public_name
 from listings.categories import bump_category_tree_version
 from payments import emails
 from tests.factories import CategoryFactory, ListingFactory, ReviewFactory, SellerFactory, UserFactory
+from tests.jobs import run_jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -129,8 +130,10 @@ def test_emails_to_the_other_party_show_no_part_of_its_email(nameless):
         (emails.send_sale_notice, SELLER_EMAIL, "zq7buyerhandle"),
         (emails.send_payout_notice, SELLER_EMAIL, "zq7buyerhandle"),
     ):
+        run_jobs()
         mail.outbox.clear()
         send(txn)
+        run_jobs()
         (message,) = mail.outbox
         assert message.to == [recipient]
         html = message.alternatives[0][0] if message.alternatives else ""
@@ -138,6 +141,7 @@ def test_emails_to_the_other_party_show_no_part_of_its_email(nameless):
             assert other not in text, send.__name__
     mail.outbox.clear()
     emails.send_order_receipt(txn)
+    run_jobs()
     assert PUBLIC_NAME_FALLBACK in mail.outbox[0].body
 
 

@@ -11,6 +11,7 @@ from accounts.models import AccountStatus, User
 from accounts.services import normalize_phone_number, seller_onboard
 from marketplace.errors import ServiceError
 from tests.factories import SellerFactory, UserFactory
+from tests.jobs import run_jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -244,6 +245,7 @@ def test_the_resend_offer_sends_a_link(client, mailoutbox, django_capture_on_com
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("accounts:verify_email_resend"))
     assert response.status_code == 302
+    run_jobs()
     assert [message.to for message in mailoutbox] == [[user.email]]
 
 

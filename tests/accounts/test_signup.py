@@ -8,6 +8,7 @@ from django.urls import reverse
 from accounts.forms import SignupForm
 from accounts.models import User
 from tests.factories import UserFactory
+from tests.jobs import run_jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -58,6 +59,7 @@ def test_signup_creates_an_unverified_account_and_emails_a_link(
     assert user.check_password(GOOD_PASSWORD)
     assert SESSION_KEY not in client.session
 
+    run_jobs()
     assert len(mailoutbox) == 1
     message = mailoutbox[0]
     assert message.to == [user.email]
@@ -110,6 +112,7 @@ def test_case_variant_of_an_existing_email_is_answered_as_new_and_the_owner_told
     owner.refresh_from_db()
     assert not owner.check_password(GOOD_PASSWORD)  # nothing of the account changed
     assert SESSION_KEY not in client.session
+    run_jobs()
     (notice,) = mailoutbox
     assert notice.to == ["Jane.Doe@example.com"]  # the owner's address as stored, not as typed
     assert notice.subject == "Someone tried to sign up with your email address"
@@ -136,6 +139,7 @@ def test_a_concurrent_signup_that_wins_the_race_gets_the_same_answer_not_a_500(
     assert response.status_code == 302
     assert response["Location"] == DONE_URL
     assert User.objects.count() == 1
+    run_jobs()
     assert [message.to for message in mailoutbox] == [["race@example.com"]]
 
 
@@ -166,6 +170,7 @@ def test_bad_input_gets_a_clear_error_and_creates_nothing(client, mailoutbox, ov
     assert f'id="id_{field}_error"' in html  # the error list is tied to its input
     assert 'aria-invalid="true"' in html
     assert not User.objects.exists()
+    run_jobs()
     assert mailoutbox == []
 
 

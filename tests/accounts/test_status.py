@@ -1,6 +1,7 @@
 import pytest
 from django.contrib.auth import SESSION_KEY
-from django.contrib.sessions.backends.cache import SessionStore
+from django.contrib.auth.models import Permission
+from django.contrib.sessions.backends.cached_db import SessionStore
 from django.test import Client
 from django.urls import reverse
 
@@ -14,6 +15,7 @@ from accounts.services import (
 )
 from marketplace.errors import ServiceError
 from tests.factories import UserFactory
+from tests.jobs import run_jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +28,10 @@ SUSPENDED = "Your account is suspended: you can browse, but you cannot buy, sell
 
 @pytest.fixture
 def staff():
-    return UserFactory(is_staff=True, email="moderator@example.com")
+    moderator = UserFactory(is_staff=True, email="moderator@example.com")
+    # Issue 15: suspending, banning and reinstating need their own permission.
+    moderator.user_permissions.add(Permission.objects.get(codename="moderate_user"))
+    return moderator
 
 
 @pytest.fixture
@@ -71,7 +76,7 @@ def test_ban_revokes_existing_sessions_on_their_next_request(member, staff):
     assert f"You have been logged out. {BANNED}" in response.content.decode()
     assert not response.wsgi_request.user.is_authenticated
     assert SESSION_KEY not in browser.session
-    assert not SessionStore().exists(session_key)  # the old session is gone from Redis
+    assert not SessionStore().exists(session_key)  # the old session is gone (database and cache)
     assert browser.get(reverse("accounts:profile_edit")).status_code == 302
 
 
@@ -91,6 +96,7 @@ def test_banned_users_get_no_password_reset_email(client, member, staff, mailout
     user_ban(user=member, actor=staff, reason=REASON)
     response = client.post(reverse("accounts:password_reset"), {"email": member.email})
     assert response["Location"] == reverse("accounts:password_reset_done")  # the same answer
+    run_jobs()
     assert mailoutbox == []
 
 

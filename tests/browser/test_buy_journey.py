@@ -21,6 +21,16 @@ def log_in(page, email):
     page.get_by_role("button", name="Log in").click()
 
 
+def pay_with_card(page, number: str = "4242424242424242"):
+    """Fill localstripe's card Element (plain inputs named by placeholder) and press Pay."""
+    page.get_by_placeholder("number").fill(number)
+    page.get_by_placeholder("exp_month").fill("12")
+    page.get_by_placeholder("exp_year").fill("34")
+    page.get_by_placeholder("cvc").fill("123")
+    page.get_by_placeholder("postal_code").fill("42424")
+    page.get_by_role("button", name="Pay").click()
+
+
 def test_buyer_pays_with_a_test_card_and_the_seller_sees_the_sale(page, live_server, ledger_db):
     listing = ListingFactory(title="Brass desk lamp", price_cents=3_900)
     UserFactory(email="buyer@example.com")
@@ -31,13 +41,7 @@ def test_buyer_pays_with_a_test_card_and_the_seller_sees_the_sale(page, live_ser
     expect(page.get_by_role("heading", name="Checkout")).to_be_visible()
     expect(page.get_by_text("$39.00").first).to_be_visible()
 
-    # localstripe's card Element: plain inputs named by placeholder.
-    page.get_by_placeholder("number").fill("4242424242424242")
-    page.get_by_placeholder("exp_month").fill("12")
-    page.get_by_placeholder("exp_year").fill("34")
-    page.get_by_placeholder("cvc").fill("123")
-    page.get_by_placeholder("postal_code").fill("42424")
-    page.get_by_role("button", name="Pay").click()
+    pay_with_card(page)
 
     expect(page.get_by_role("heading", name="Order")).to_be_visible()
     expect(page.get_by_text("Processing").first).to_be_visible()
@@ -60,12 +64,7 @@ def test_buyer_completes_3d_secure_in_the_stripe_js_modal(page, live_server, led
     log_in(page, "secure@example.com")
     page.goto(listing.get_absolute_url())
     page.get_by_role("button", name="Buy now").click()
-    page.get_by_placeholder("number").fill("4000002760003184")
-    page.get_by_placeholder("exp_month").fill("12")
-    page.get_by_placeholder("exp_year").fill("34")
-    page.get_by_placeholder("cvc").fill("123")
-    page.get_by_placeholder("postal_code").fill("42424")
-    page.get_by_role("button", name="Pay").click()
+    pay_with_card(page, "4000002760003184")
     # localstripe's stand-in for the bank's 3-D Secure page.
     page.get_by_role("button", name="Complete authentication").click()
 

@@ -7,7 +7,9 @@ from playwright.sync_api import expect
 
 from payments.gateway import payment_gateway
 from payments.models import LedgerEntry, LedgerKind, Transaction
+from tests.browser.test_buy_journey import pay_with_card
 from tests.factories import ListingFactory, UserFactory
+from tests.jobs import run_jobs
 from tests.payments.conftest import localstripe, localstripe_server  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("localstripe")]
@@ -22,16 +24,6 @@ def log_in(page, email):
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
-
-
-def pay_with_card(page, number):
-    # localstripe's card Element: plain inputs named by placeholder.
-    page.get_by_placeholder("number").fill(number)
-    page.get_by_placeholder("exp_month").fill("12")
-    page.get_by_placeholder("exp_year").fill("34")
-    page.get_by_placeholder("cvc").fill("123")
-    page.get_by_placeholder("postal_code").fill("42424")
-    page.get_by_role("button", name="Pay").click()
 
 
 def test_seller_finds_the_sale_and_refunds_part_of_it(page, live_server, ledger_db, mailoutbox):
@@ -53,7 +45,8 @@ def test_seller_finds_the_sale_and_refunds_part_of_it(page, live_server, ledger_
     assert txn.charge_id
 
     # 2. The receipt went to the buyer and the sale notice to the seller (locmem backend,
-    # sent by the live server's request thread before it answered).
+    # queued by the live server's request, sent by their jobs).
+    run_jobs()
     receipts = [m for m in mailoutbox if m.to == [buyer.email]]
     assert [m.subject for m in receipts] == [f"Your receipt for {TITLE}"]
     assert f"Item: {TITLE}" in receipts[0].body
@@ -103,6 +96,7 @@ def test_seller_finds_the_sale_and_refunds_part_of_it(page, live_server, ledger_
     assert payment_gateway().retrieve_charge(txn.charge_id).amount_refunded_cents == 1_000
 
     # Both parties were told about the refund.
+    run_jobs()
     assert sorted((m.to[0], m.subject) for m in mailoutbox) == sorted(
         [
             (buyer.email, f"You were refunded $10.00 for {TITLE}"),

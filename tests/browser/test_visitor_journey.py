@@ -11,6 +11,7 @@ from accounts.models import User
 from listings.categories import bump_category_tree_version
 from listings.models import Favorite
 from tests.factories import CategoryFactory, ListingFactory
+from tests.jobs import run_jobs
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,6 +49,7 @@ def test_visitor_signs_up_verifies_searches_and_favorites(page, live_server, cat
     # issue 11, item 8) and does not log in. The verification email holds the link on its
     # own line; the verified page offers to log in.
     expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
+    run_jobs()
     assert len(mail.outbox) == 1
     link = re.search(r"^(http\S+)$", mail.outbox[0].body, re.MULTILINE).group(1)
     page.goto(link)

@@ -492,11 +492,11 @@ def test_query_counts_signed_in(client, desks, seller, django_assert_num_queries
     Listing.objects.filter(pk=listing.pk).update(category=desks)
     client.force_login(UserFactory())
     page(client, make_listing(category=desks))  # warms the category tree
-    # Cold: user, listing (+ favorite state), reviews.
-    with django_assert_num_queries(3):
+    # Cold: user, listing (+ favorite state), reviews, whether the member follows the seller.
+    with django_assert_num_queries(4):
         assert page(client, listing).status_code == 200
-    # Cached: user, listing.
-    with django_assert_num_queries(2):
+    # Cached: user, listing, follow state.
+    with django_assert_num_queries(3):
         assert page(client, listing).status_code == 200
 
 

@@ -175,6 +175,21 @@ def _conversation(w: World):
     return conversation.pk
 
 
+def _centre_with_a_notification(w: World) -> str:
+    """The notification centre, with a notification for the seller in it."""
+    from notifications.models import NotificationType
+    from notifications.services import notify
+
+    notify(user=w.seller, type=NotificationType.LISTING_SOLD, title="You sold it", link="/", key="csp")
+    return reverse("notifications:centre")
+
+
+def _unsubscribe_token(w: World) -> str:
+    from notifications.unsubscribe import unsubscribe_token
+
+    return unsubscribe_token(w.buyer.pk, "payout_sent")
+
+
 # route name -> (who asks: None for anonymous, or a World attribute; the path)
 PAGES = {
     "home": (None, lambda w: reverse("home")),
@@ -229,6 +244,17 @@ PAGES = {
         lambda w: reverse("messaging:conversation", args=[_conversation(w)]),
     ),
     "messaging:blocked": ("seller", lambda w: reverse("messaging:blocked")),
+    "privacy:your_data": ("buyer", lambda w: reverse("privacy:your_data")),
+    "privacy:delete_account": ("buyer", lambda w: reverse("privacy:delete_account")),
+    "offers:list": ("seller", lambda w: f"{reverse('offers:list')}?box=received"),
+    "alerts:saved_searches": ("buyer", lambda w: reverse("alerts:saved_searches")),
+    "alerts:following": ("buyer", lambda w: reverse("alerts:following")),
+    "notifications:centre": ("seller", lambda w: _centre_with_a_notification(w)),
+    "moderation:report": ("buyer", lambda w: reverse("moderation:report", args=["listing", w.listing.pk])),
+    "notifications:unsubscribe": (
+        None,
+        lambda w: reverse("notifications:unsubscribe", args=[_unsubscribe_token(w)]),
+    ),
 }
 # Routes that answer no HTML page of their own to a GET: form posts (their refusals redirect to
 # a page above, or render one of the templates checked below), JSON, files, redirects.
@@ -265,8 +291,26 @@ NOT_PAGES = {
     "messaging:report",
     "messaging:block",
     "messaging:unblock",
+    "offers:make",
+    "alerts:saved_search_save",
+    "alerts:saved_search_update",
+    "alerts:saved_search_delete",
+    "alerts:saved_search_unsubscribe",  # a signed link's confirm page (tests/alerts/test_views.py)
+    "alerts:follow",
+    "alerts:unfollow",
+    "offers:action",
+    "offers:floor",
+    "notifications:open",  # redirects to what the notification is about
+    "staff_dashboard",  # an admin page (under /admin/, outside its URLconf): ADMIN_PAGES below
+    "privacy:export_request",  # a form post; its 429 renders privacy:your_data's template
+    "privacy:export_download",  # a zip file
+    "notifications:mark_read",
+    "notifications:mark_all_read",
+    "notifications:preferences",
     "payments:connect_refresh",
     "health",
+    "healthz",  # JSON probes (tests/marketplace/test_health.py)
+    "readyz",
     "robots",
     "sitemap",
     "sitemap-section",
@@ -345,7 +389,8 @@ def test_json_and_redirect_answers_carry_the_policy_too(client, world):
 
 
 # --- The admin ------------------------------------------------------------------------------
-ADMIN_PAGES = ["admin:index", "admin:password_change"]
+# The staff dashboard's SVG charts use presentation attributes only: no style attribute, no script.
+ADMIN_PAGES = ["admin:index", "admin:password_change", "admin:moderation_report_queue", "staff_dashboard"]
 
 
 @pytest.mark.parametrize("name", ADMIN_PAGES)

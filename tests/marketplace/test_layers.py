@@ -6,8 +6,8 @@ Layers, lowest first (DESIGN.md, README "Layout"): ``marketplace`` <- ``accounts
 sits above every app whose news it tells; privacy (account deletion and export) above every
 app whose data it anonymises or exports. A domain module (models, services, selectors, hooks,
 subscribers, ledger, lifecycle, search, ...) imports only from its own app and from apps
-strictly below it: apps of one layer do not import each other either. News travels upwards through a lower app's
-``hooks.py`` (a higher app's ``subscribers.py`` subscribing to it is a downward import).
+strictly below it: apps of one layer do not import each other either. News travels upwards
+through a lower app's ``hooks.py`` (a higher app's ``subscribers.py`` subscribing to it is a downward import).
 Presentation modules (views, URLconfs, admin, forms, consumers, routing, sitemaps, commands,
 template tags, middleware, ``apps.py``) may compose any app's selectors.
 

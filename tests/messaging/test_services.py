@@ -133,7 +133,8 @@ def test_send_stores_and_announces_after_commit(pair, django_capture_on_commit_c
     conversation, buyer, seller = pair
     pushed, sent = [], []
     monkeypatch.setattr(
-        "marketplace.events.send_event", lambda group, payload: pushed.append((group, payload))
+        "marketplace.events.send_events",
+        lambda groups, payload: pushed.extend((group, payload) for group in groups),
     )
     hooks.message_sent.subscribe(sent.append)
     try:

@@ -18,6 +18,7 @@ from payments.services import (
     transaction_release,
 )
 from tests.factories import SellerFactory, UserFactory
+from tests.jobs import run_jobs
 from tests.payments.purchase_helpers import paid, released, reload, start
 
 pytestmark = pytest.mark.django_db
@@ -40,9 +41,12 @@ def purchase(maker=paid, title="Walnut side table", **fields):
 
 
 def send(function, *args):
-    """Call an email function with an empty outbox (setup may have queued hook emails)."""
+    """Call an email function with an empty outbox and queue (setup may have queued hook
+    emails), then run the send jobs it queued: the messages it sent."""
+    run_jobs()
     mail.outbox.clear()
     function(*args)
+    run_jobs()
     return list(mail.outbox)
 
 

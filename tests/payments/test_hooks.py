@@ -13,6 +13,7 @@ from payments.services import (
     transaction_mark_paid,
     transaction_refund,
 )
+from tests.jobs import run_jobs
 from tests.payments.purchase_helpers import next_id, paid, release, reload, start
 
 pytestmark = pytest.mark.django_db
@@ -90,13 +91,14 @@ def test_a_change_that_rolls_back_calls_no_hook(calls, django_capture_on_commit_
 def test_paying_sends_the_receipt_and_the_sale_notice(django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         txn = paid(price_cents=3_900)
+    run_jobs()
     assert sorted(message.to[0] for message in mail.outbox) == sorted([txn.buyer.email, txn.seller.email])
     receipt = next(message for message in mail.outbox if message.to == [txn.buyer.email])
     assert "$39.00" in receipt.body
 
 
 def test_a_failing_email_does_not_undo_the_payment(monkeypatch, django_capture_on_commit_callbacks, caplog):
-    def mail_server_down(txn):
+    def mail_server_down(txn, **kwargs):
         raise ConnectionRefusedError("SMTP down")
 
     monkeypatch.setattr(emails, "send_order_receipt", mail_server_down)

@@ -12,6 +12,7 @@ from django.urls import reverse
 from payments.gateway import PaymentRefused, SimulatedConnectGateway
 from payments.ledger import PAID_OUT, REFUNDED, SELLER_DEBT, ledger_totals, transaction_figures
 from payments.models import LedgerEntry, Transaction
+from tests.jobs import run_jobs
 from tests.payments.purchase_helpers import paid_at_stripe, release, reload, staff_with
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("localstripe")]
@@ -92,6 +93,7 @@ def test_order_page_sales_page_emails_and_reconcile_agree(sale, client):
     assert data_of(body, "data-owed") == [f"Owed by you: {owed}", f"Owed by you: {owed}"]
     assert data_of(body, "data-refunded") == [refunded, refunded]
 
+    run_jobs()  # the emails are sent by their jobs
     to_seller = {
         message.subject: message.body for message in mail.outbox if message.to == [sale.seller.email]
     }

@@ -6,6 +6,7 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
@@ -34,7 +35,11 @@ SHOWN = {status: escape(message) for status, message in HELD.items()}  # as HTML
 
 
 def moderate(seller, status: str):
-    moderator = MODERATOR.get("user") or UserFactory(is_staff=True)
+    moderator = MODERATOR.get("user")
+    if moderator is None:
+        moderator = UserFactory(is_staff=True)
+        # Issue 15: suspending, banning and reinstating need their own permission.
+        moderator.user_permissions.add(Permission.objects.get(codename="moderate_user"))
     action = {"banned": user_ban, "suspended": user_suspend, "active": user_reinstate}[status]
     action(user=seller, actor=moderator, reason="Test moderation")
     seller.refresh_from_db()

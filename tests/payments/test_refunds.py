@@ -33,6 +33,7 @@ from payments.services import (
     transaction_expire,
 )
 from tests.factories import UserFactory
+from tests.jobs import run_jobs
 from tests.payments.conftest import TEST_WEBHOOK_SECRET
 from tests.payments.purchase_helpers import (
     paid,
@@ -97,6 +98,7 @@ def test_seller_refunds_part_before_release(client, django_capture_on_commit_cal
     assert refunded_at_stripe(txn) == 1_250  # the money really went back at Stripe
     stored = reload(txn)
     assert stored.status == S.PROCESSING and stored.listing.status == Listing.Status.RESERVED
+    run_jobs()
     assert {message.to[0] for message in mail.outbox} == {txn.buyer.email, txn.seller.email}
     assert reconciles()
 
@@ -343,6 +345,7 @@ def test_a_late_payment_is_refunded_at_once(client, django_capture_on_commit_cal
     totals = ledger_totals(stored)
     assert totals[K.CHARGE] == totals[K.REFUND] == 2_000
     assert payment_gateway().retrieve_charge(charge_id).amount_refunded_cents == 2_000
+    run_jobs()
     assert [message.to for message in mail.outbox] == [[txn.buyer.email]]
     assert StripeEvent.objects.filter(type="payment_intent.succeeded").count() == 1
     assert reconciles()
