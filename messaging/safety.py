@@ -142,9 +142,14 @@ def conversation_report_spam(*, conversation: Conversation, reporter, note: str 
     return report
 
 
+MODERATE_PERMISSION = "messaging.moderate_conversation"
+
+
 def report_resolve(*, report: ConversationReport, actor, spam: bool) -> ConversationReport:
     """Staff decide an open report: ``spam`` marks the conversation spam for both participants;
-    otherwise the report is dismissed (the reporter's spam tab keeps it). ``unchanged`` if decided."""
+    otherwise the report is dismissed (the reporter's spam tab keeps it). ``unchanged`` if decided.
+    Needs ``messaging.moderate_conversation`` (``forbidden``), as marking a conversation does."""
+    ensure_staff_permission(actor, MODERATE_PERMISSION, "moderate conversations")
     with transaction.atomic():
         locked = ConversationReport.objects.select_for_update().get(pk=report.pk)
         if locked.status != ConversationReport.Status.OPEN:
@@ -166,8 +171,6 @@ def report_resolve(*, report: ConversationReport, actor, spam: bool) -> Conversa
         )
     return locked
 
-
-MODERATE_PERMISSION = "messaging.moderate_conversation"
 
 
 def conversation_moderate(*, conversation: Conversation, actor, spam: bool, reason: str) -> Conversation:

@@ -124,9 +124,28 @@ def test_reports_and_blocks_are_rate_limited(settings):
     refused(ErrorCode.RATE_LIMITED, lambda: conversation_report_spam(conversation=other, reporter=member))
 
 
+def moderator():
+    from django.contrib.auth.models import Permission
+
+    staff = UserFactory(is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(codename="moderate_conversation"))
+    return UserFactory._meta.model.objects.get(pk=staff.pk)  # permission cache fresh
+
+
+def test_deciding_a_report_needs_the_moderation_permission(thread):
+    conversation, _, seller = thread
+    report = conversation_report_spam(conversation=conversation, reporter=seller)
+    for actor in (UserFactory(is_staff=True), UserFactory(), None):
+        refused(
+            ErrorCode.FORBIDDEN, lambda actor=actor: report_resolve(report=report, actor=actor, spam=True)
+        )
+    report.refresh_from_db()
+    assert report.status == "open"
+
+
 def test_staff_confirming_spam_moves_it_for_both_and_dismissing_leaves_it(thread):
     conversation, buyer, seller = thread
-    staff = UserFactory(is_staff=True)
+    staff = moderator()
     report = conversation_report_spam(conversation=conversation, reporter=seller)
     report_resolve(report=report, actor=staff, spam=True)
     report.refresh_from_db()
@@ -148,7 +167,7 @@ def test_admin_queue_lists_open_reports_first_and_confirms(admin_client, thread)
     conversation, buyer, seller = thread
     older, _ = conversation_open(buyer=UserFactory(), seller=seller)
     decided = conversation_report_spam(conversation=older, reporter=seller)
-    report_resolve(report=decided, actor=UserFactory(is_staff=True), spam=False)
+    report_resolve(report=decided, actor=moderator(), spam=False)
     open_report = conversation_report_spam(conversation=conversation, reporter=seller)
     url = reverse("admin:messaging_conversationreport_changelist")
     response = admin_client.get(url)
