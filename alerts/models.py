@@ -72,6 +72,7 @@ class SavedSearch(models.Model):
             ),
             models.CheckConstraint(condition=~Q(name=""), name="alerts_savedsearch_name_not_blank"),
         ]
+        verbose_name_plural = "saved searches"
         indexes = [
             models.Index(F("user"), F("created_at").desc(), name="alerts_saved_user_created"),
         ]
@@ -96,6 +97,7 @@ class SavedSearchMatch(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["saved_search", "listing"], name="alerts_match_once"),
         ]
+        verbose_name_plural = "saved search matches"
         indexes = [
             # What is still to tell, oldest first.
             models.Index(

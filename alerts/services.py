@@ -41,6 +41,7 @@ from listings.search.keywords import keyword_query
 from listings.selectors import public_listings
 from marketplace.errors import ErrorCode, ServiceError
 from marketplace.events import after_commit
+from marketplace.money import format_amount
 
 logger = logging.getLogger(__name__)
 
@@ -88,15 +89,32 @@ def _search_form(query: dict) -> SearchForm:
 
 
 def _default_name(form: SearchForm) -> str:
+    """A readable name from the search's filters: "chair, negotiable, in Desks, $10–$50, near
+    Boston" (keywords as typed, no quotes: the pages quote names themselves)."""
     data = form.cleaned_data
     parts = []
     if (data.get("q") or "").strip():
-        parts.append(f"“{data['q'].strip()}”")
+        parts.append(" ".join(data["q"].split()))
+    if data.get("pricing_type"):
+        parts.append(dict(form.fields["pricing_type"].choices).get(data["pricing_type"], "").lower())
     if form.category_node is not None:
         parts.append(f"in {form.category_node.name}")
+    low, high = data.get("min_price_cents"), data.get("max_price_cents")
+    if low is not None or high is not None:
+        currency = data["currency"]
+        if low is not None and high is not None:
+            parts.append(f"{format_amount(low, currency)}–{format_amount(high, currency)}")
+        elif low is not None:
+            parts.append(f"from {format_amount(low, currency)}")
+        else:
+            parts.append(f"up to {format_amount(high, currency)}")
+    if form.attribute_filters():
+        parts.append("with details")
     if data.get("near"):
         parts.append(f"near {dict(form.fields['near'].choices)[data['near']]}")
-    return (" ".join(parts) or "All listings with these filters")[:100]
+    elif data.get("point"):
+        parts.append(f"within {data['radius_km']} km")
+    return (", ".join(part for part in parts if part) or "Listings with these filters")[:100]
 
 
 def _filter_columns(form: SearchForm) -> dict:

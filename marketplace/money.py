@@ -19,6 +19,8 @@ def minor_unit_exponent(currency: str) -> int:
 
 
 THOUSANDS = re.compile(r"\d{1,3}(,\d{3})+(\.\d*)?")
+# What an amount may look like once its separators are read: digits, at most one point.
+PLAIN_AMOUNT = re.compile(r"-?(\d+\.?\d*|\.\d+)")
 SEPARATOR_MESSAGE = "Use a point for decimals, such as 12.50, and commas only between thousands (1,250.00)."
 
 
@@ -43,6 +45,9 @@ def parse_amount(text: str, currency: str) -> int:
     ``_without_separators``). Raises ``ValueError`` with a message for people."""
     exponent = minor_unit_exponent(currency)
     cleaned = _without_separators((text or "").strip(), exponent)
+    # Decimal() also reads "1e3", "NaN" and "Infinity": an amount is written in digits.
+    if not PLAIN_AMOUNT.fullmatch(cleaned):
+        raise ValueError("Enter an amount such as 45.99.")
     try:
         amount = Decimal(cleaned)
     except InvalidOperation:

@@ -111,7 +111,8 @@ def report_create(*, reporter, target_type: str, target_id, reason: str, text: s
         raise ServiceError("Tell us what is wrong: a few words are enough.", code=ErrorCode.INCOMPLETE)
     objects, owner = _target(reporter, target_type, target_id)
     if owner.pk == reporter.pk:
-        raise ServiceError("You cannot report your own.", code=ErrorCode.OWN_ACCOUNT)
+        what = "account" if target_type == "user" else target_type
+        raise ServiceError(f"You cannot report your own {what}.", code=ErrorCode.OWN_ACCOUNT)
     object_key = f"{target_type}:{next(iter(objects.values())).pk}"
     if Report.objects.filter(reporter=reporter, object_key=object_key).exists():
         raise ServiceError(ALREADY_REPORTED, code=ErrorCode.ALREADY_REPORTED)

@@ -42,6 +42,7 @@ class NotificationType(models.TextChoices):
     OFFER_ACCEPTED = "offer_accepted", "Offer accepted"
     OFFER_DECLINED = "offer_declined", "Offer declined"
     OFFER_EXPIRED = "offer_expired", "Offer expired"
+    OFFER_WITHDRAWN = "offer_withdrawn", "Offer withdrawn"
     # Alerts
     SAVED_SEARCH_MATCH = "saved_search_match", "Saved search match"
     FOLLOWED_SELLER_LISTING = "followed_seller_listing", "New listing from a seller you follow"

@@ -96,3 +96,16 @@ def notify_offer_expired(offer) -> None:
             link=_offers_link(box, offer),
             key=f"offer_expired:{offer.pk}",
         )
+
+
+@hooks.offer_withdrawn.subscribe
+def notify_offer_withdrawn(offer) -> None:
+    amount = format_amount(offer.current_cents, offer.currency)
+    notify(
+        user=offer.seller,
+        type=NotificationType.OFFER_WITHDRAWN,
+        title=f"Offer withdrawn on {_title(offer)}",
+        message=f"{offer.buyer.display_name} withdrew their offer of {amount}.",
+        link=_offers_link("received", offer),
+        key=f"offer_withdrawn:{offer.pk}",
+    )

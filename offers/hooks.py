@@ -17,3 +17,4 @@ offer_declined = Hook(
     "or by the site because another offer on the listing was accepted (declined_by None).",
 )
 offer_expired = Hook("offers.offer_expired", "offer_expired(offer): nobody answered in time.")
+offer_withdrawn = Hook("offers.offer_withdrawn", "offer_withdrawn(offer): the buyer took a live offer back.")

@@ -87,10 +87,11 @@ def offers_page(*, user, box: str, cursor: str | None, limit: int = PAGE_SIZE) -
 
 
 def live_offers_received(*, seller, limit: int = 5) -> list[Offer]:
-    """The seller's offers waiting for an answer, newest first (the dashboard). One query."""
+    """The offers waiting for the seller's answer (open, not countered: a counter waits for
+    the buyer), newest first (the dashboard). One query."""
     return list(
         Offer.objects.select_related("listing", "buyer")
-        .filter(seller_id=seller.pk, status__in=LIVE_STATUSES, expires_at__gt=timezone.now())
+        .filter(seller_id=seller.pk, status=OfferStatus.OPEN, expires_at__gt=timezone.now())
         .order_by("-created_at")[:limit]
     )
 

@@ -51,6 +51,21 @@ CLOSED_MESSAGE = "This offer is no longer open: it was answered, withdrawn or it
 EXPIRED_MESSAGE = "This offer expired before it was answered."
 ANOTHER_ACCEPTED_MESSAGE = "The seller accepted another offer on this listing."
 RESERVED_MESSAGE = "This listing was just reserved by another buyer: the offer cannot be accepted now."
+BUYER_CANNOT_PAY_MESSAGE = (
+    "The buyer cannot be given a checkout right now (too many unpaid checkouts, one they just "
+    "abandoned, or their account). Try again later, or decline the offer."
+)
+# Refusals of the checkout that are about the buyer, not the listing.
+BUYER_SIDE_CODES = frozenset(
+    {
+        ErrorCode.TOO_MANY_CHECKOUTS,
+        ErrorCode.COOLING_OFF,
+        ErrorCode.RATE_LIMITED,
+        ErrorCode.EMAIL_UNVERIFIED,
+        ErrorCode.ACCOUNT_SUSPENDED,
+        ErrorCode.ACCOUNT_BANNED,
+    }
+)
 COUNTER_NOT_ABOVE_MESSAGE = "A counter-offer must be higher than the buyer's offer (otherwise accept it)."
 
 
@@ -75,6 +90,9 @@ def _clean_amount(amount_cents, listing: Listing, *, floor: bool) -> int:
         raise ServiceError(f"Offer at least {minimum}.", code=ErrorCode.BELOW_MINIMUM_CHARGE)
     if amount_cents > settings.OFFER_MAX_CENTS:
         raise ServiceError("That amount is too large.", code=ErrorCode.INVALID)
+    if listing.price_cents and amount_cents > listing.price_cents:
+        asking = _money(listing.price_cents, listing.currency)
+        raise ServiceError(f"Offer at most the asking price ({asking}).", code=ErrorCode.INVALID)
     if floor:
         floors = OfferFloor.objects.filter(listing_id=listing.pk)
         seller_floor = floors.values_list("floor_cents", flat=True).first()
@@ -267,6 +285,9 @@ def offer_accept(*, offer: Offer, actor, now: datetime | None = None) -> Offer:
     except ServiceError as error:
         if error.code == ErrorCode.RESERVED:
             raise ServiceError(RESERVED_MESSAGE, code=ErrorCode.RESERVED) from error
+        if error.code in BUYER_SIDE_CODES and actor.pk == offer.seller_id:
+            # The refusal was written to the buyer ("your checkouts..."): tell the seller.
+            raise ServiceError(BUYER_CANNOT_PAY_MESSAGE, code=error.code) from error
         raise
     except IntegrityError as error:
         constraint = getattr(getattr(error.__cause__, "diag", None), "constraint_name", None)
@@ -312,6 +333,7 @@ def offer_withdraw(*, offer: Offer, actor, now: datetime | None = None) -> Offer
         locked.status = Status.WITHDRAWN
         locked.save(update_fields=["status", "updated_at"])
         _notice(locked, actor=actor, text="Offer withdrawn.")
+    after_commit(hooks.offer_withdrawn, locked)
     return locked
 
 

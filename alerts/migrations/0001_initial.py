@@ -48,6 +48,7 @@ class Migration(migrations.Migration):
                 ('created_at', marketplace.db.CreatedAtField(db_default=django.db.models.functions.datetime.Now(), editable=False)),
                 ('user', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='saved_searches', to=settings.AUTH_USER_MODEL)),
             ],
+            options={'verbose_name_plural': 'saved searches'},
         ),
         migrations.CreateModel(
             name='SavedSearchMatch',
@@ -58,6 +59,7 @@ class Migration(migrations.Migration):
                 ('listing', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='listings.listing')),
                 ('saved_search', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='matches', to='alerts.savedsearch')),
             ],
+            options={'verbose_name_plural': 'saved search matches'},
         ),
         migrations.CreateModel(
             name='Follow',

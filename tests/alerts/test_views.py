@@ -36,9 +36,9 @@ def test_search_page_offers_to_save_and_saving_comes_back(client, desks):
     )
     assert response.status_code == 302 and response["Location"] == "/search/?q=walnut&category=desks"
     saved = SavedSearch.objects.get()
-    assert saved.query == {"category": "desks", "q": "walnut"} and saved.name == "“walnut” in Desks"
+    assert saved.query == {"category": "desks", "q": "walnut"} and saved.name == "walnut, in Desks"
     listing_page = client.get(reverse("alerts:saved_searches")).content.decode()
-    assert "“walnut” in Desks" in listing_page and "category=desks&amp;q=walnut" in listing_page
+    assert "walnut, in Desks" in listing_page and "category=desks&amp;q=walnut" in listing_page
 
 
 def test_visitors_are_asked_to_log_in(client, desks):

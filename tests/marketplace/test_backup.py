@@ -80,7 +80,7 @@ def test_backup_then_restore_into_a_new_database_keeps_every_row_and_the_ledger(
     media_dirs.MEDIA_ROOT = restore_media / "media"
     media_dirs.PRIVATE_MEDIA_ROOT = restore_media / "private"
     out = StringIO()
-    call_command("restore", str(archive), database_name=restored_name, stdout=out)
+    call_command("restore", str(archive), database_name=restored_name, media=True, stdout=out)
     assert "verified" in out.getvalue()
 
     original, restored = _stats(connection.settings_dict["NAME"]), _stats(restored_name)
@@ -138,3 +138,18 @@ def test_retention_keeps_the_newest(tmp_path, media_dirs, transactional_db):
     (tmp_path / "backup-20200101T000000Z.partial").mkdir()  # a crashed run is not a backup
     assert backups_prune(destination=tmp_path, keep=2) == made[:1]
     assert backups_in(tmp_path) == made[1:]
+
+
+@pytest.mark.usefixtures("ledger_db")
+def test_a_test_restore_beside_the_live_database_leaves_the_live_media_alone(
+    media_dirs, tmp_path, restored_name
+):
+    call_command("backup", dir=str(tmp_path / "backups"), stdout=StringIO())
+    [archive] = backups_in(tmp_path / "backups")
+    live = tmp_path / "live-media"
+    media_dirs.MEDIA_ROOT = live / "media"
+    media_dirs.PRIVATE_MEDIA_ROOT = live / "private"
+    out = StringIO()
+    call_command("restore", str(archive), database_name=restored_name, stdout=out)
+    assert "Media not restored" in out.getvalue()
+    assert not live.exists()

@@ -37,6 +37,13 @@ def test_parse_amount_is_exact(text, currency, cents):
         ("abc", "USD", "Enter an amount"),
         ("NaN", "USD", "Enter an amount"),
         ("Infinity", "USD", "Enter an amount"),
+        # Scientific notation is not how anyone writes a price ("1e3" read as 1,000.00).
+        ("1e3", "USD", "Enter an amount"),
+        ("1E2", "USD", "Enter an amount"),
+        ("$45", "USD", "Enter an amount"),
+        ("4 5", "USD", "Enter an amount"),
+        ("0x10", "USD", "Enter an amount"),
+        ("1_000", "USD", "Enter an amount"),
         ("-1", "USD", "negative"),
         ("1.001", "USD", "2 decimal places"),
         ("1.5", "JPY", "no decimals"),

@@ -60,3 +60,13 @@ def test_declines_and_expiry_notify_once(run_hooks):
     assert run_hooks(offers_expire_due, now=later) == 1
     assert run_hooks(offers_expire_due, now=later) == 0
     assert Notification.objects.filter(type="offer_expired", key__contains=str(second.pk)).count() == 2
+
+
+def test_a_withdrawn_offer_tells_the_seller(run_hooks):
+    from offers.services import offer_withdraw
+
+    listing = ListingFactory(pricing_type="negotiable")
+    buyer = UserFactory()
+    offer = run_hooks(offer_make, listing=listing, buyer=buyer, amount_cents=5_000)
+    run_hooks(offer_withdraw, offer=offer, actor=buyer)
+    assert kinds(listing.seller) == ["offer_received", "offer_withdrawn"]

@@ -251,3 +251,22 @@ def test_the_rate_limit(listing, buyer, settings):
         offer = offer_make(listing=ListingFactory(pricing_type="negotiable"), buyer=buyer, amount_cents=5_000)
         assert offer.status == Status.OPEN
     refused(ErrorCode.RATE_LIMITED, offer_make, listing=listing, buyer=buyer, amount_cents=5_000)
+
+
+@pytest.mark.parametrize("amount", [50_001, 100_000])
+def test_offers_and_counters_stay_at_or_under_the_asking_price(listing, buyer, amount):
+    refused(ErrorCode.INVALID, offer_make, listing=listing, buyer=buyer, amount_cents=amount)
+    offer = offer_make(listing=listing, buyer=buyer, amount_cents=40_000)
+    with pytest.raises(ServiceError) as excinfo:
+        offer_counter(offer=offer, actor=listing.seller, amount_cents=amount)
+    assert "asking price" in excinfo.value.message
+    assert offer_make is not None and Offer.objects.get().status == Status.OPEN
+
+
+def test_an_accept_the_buyer_cannot_take_is_explained_to_the_seller(listing, buyer, settings):
+    offer = offer_make(listing=listing, buyer=buyer, amount_cents=40_000)
+    settings.CHECKOUT_MAX_OPEN_PER_BUYER = 0
+    error = refused(ErrorCode.TOO_MANY_CHECKOUTS, offer_accept, offer=offer, actor=listing.seller)
+    assert error.message.startswith("The buyer cannot be given a checkout")
+    offer.refresh_from_db()
+    assert offer.status == Status.OPEN

@@ -153,8 +153,11 @@ def test_offers_page_queries_do_not_grow_with_offers(client, box):
     assert len(six) == len(one) <= 8, [q["sql"] for q in six.captured_queries]
 
 
-def test_dashboard_lists_open_offers(client, listing):
+def test_dashboard_lists_the_offers_waiting_for_the_seller(client, listing):
     offer_make(listing=listing, buyer=UserFactory(), amount_cents=40_000)
+    countered = offer_make(listing=listing, buyer=UserFactory(), amount_cents=30_000)
+    offer_counter(offer=countered, actor=listing.seller, amount_cents=45_000)  # the buyer's turn
     client.force_login(listing.seller)
     html = client.get(reverse("sell:dashboard")).content.decode()
     assert "Offers waiting for you" in html and "$400.00" in html
+    assert "$300.00" not in html

@@ -87,9 +87,10 @@ def staff_with(*codenames: str, **fields):
     ``staff_with("refund_transaction")``; with none, staff who may only look."""
     staff = UserFactory(**{"is_staff": True, **fields})
     if codenames:
-        staff.user_permissions.add(
-            *Permission.objects.filter(content_type__app_label="payments", codename__in=codenames)
-        )
+        found = Permission.objects.filter(content_type__app_label="payments", codename__in=codenames)
+        permissions = list(found)
+        assert len(permissions) == len(codenames), f"missing permissions: {codenames} -> {permissions}"
+        staff.user_permissions.add(*permissions)
     return staff
 
 

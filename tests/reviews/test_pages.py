@@ -412,8 +412,9 @@ def test_profile_query_count_does_not_grow_with_reviews(client, django_assert_ma
     if logged_in:
         client.force_login(viewer)
         profile_html(client, seller)  # the header's cached counts
-    # user (ratings and chart are its columns), listings, the page (+ session user, their flags)
-    budget = 5 if logged_in else 3
+    # user (ratings and chart are its columns), listings, the page (+ session user, their flags,
+    # whether they follow the seller)
+    budget = 6 if logged_in else 3
     with django_assert_max_num_queries(budget):
         profile_html(client, seller)
     for _ in range(12):

@@ -23,14 +23,27 @@ class Command(BaseCommand):
             "--force", action="store_true", help="Replace the contents of a non-empty database."
         )
         parser.add_argument("--no-media", action="store_true", help="Do not extract the media files.")
+        parser.add_argument(
+            "--media",
+            action="store_true",
+            help="With --database-name, also extract the media over MEDIA_ROOT (the live site's "
+            "files: off by default there, as a test restore beside the live database must not "
+            "put deleted or expired files back).",
+        )
 
     def handle(self, *args, **options):
+        beside_live = options["database_name"] is not None
+        media = not options["no_media"] and (not beside_live or options["media"])
+        if beside_live and not media and not options["no_media"]:
+            self.stdout.write(
+                "Media not restored: --database-name restores beside the live site (add --media)."
+            )
         try:
             restored = backup_restore(
                 archive=Path(options["archive"]),
                 database=options["database_name"],
                 force=options["force"],
-                media=not options["no_media"],
+                media=media,
                 stats_queries=stats_queries(),
                 progress=self.stdout.write,
             )
