@@ -9,6 +9,7 @@ renders them, ``notify`` decides (the member's preferences) and adds the unsubsc
 
 from django.contrib.auth import get_user_model
 from django.urls import reverse
+from procrastinate.contrib.django import app
 
 from marketplace.money import format_amount
 from messaging import hooks as messaging_hooks
@@ -212,12 +213,19 @@ def notify_review_response(review) -> None:
 
 # --- Messaging ---------------------------------------------------------------------------------
 @messaging_hooks.message_sent.subscribe
-def notify_new_message(message) -> None:
+def queue_new_message_notification(message) -> None:
+    """A job tells the other participant (``new_message_notify``): this hook runs on the
+    sending socket's database thread, which should only store and broadcast the message;
+    one INSERT here instead of the reads and writes of a notification."""
+    app.configure_task(name="notifications.notify_new_message").defer(message_id=str(message.pk))
+
+
+def new_message_notify(*, message_id) -> None:
     """The other participant: in the app only by default (unread messages are mailed by the
     digest, ``notifications.digest``). Notices the site wrote into a thread (an offer) are
-    notified by their own area."""
-    message = Message.objects.select_related("conversation", "sender").get(pk=message.pk)
-    if getattr(message, "kind", "text") != "text":
+    notified by their own area. Once per message (the key), so a retried job is harmless."""
+    message = Message.objects.select_related("conversation", "sender").filter(pk=message_id).first()
+    if message is None or getattr(message, "kind", "text") != "text":
         return
     conversation = message.conversation
     if conversation.status == ConversationStatus.SPAM:

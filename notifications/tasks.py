@@ -1,10 +1,12 @@
-"""Notifications' periodic jobs: the unread-message digest and the review-window reminder.
-Thin: each calls one function that is safe to run twice at once."""
+"""Notifications' jobs: the unread-message digest and the review-window reminder (periodic),
+and the notification of a new message (queued by its hook). Thin: each calls one function
+that is safe to run twice at once."""
 
 from procrastinate.contrib.django import app
 
 from notifications.digest import mail_unread_messages
 from notifications.reminders import remind_review_window
+from notifications.subscribers import new_message_notify
 
 
 @app.periodic(cron="* * * * *")
@@ -21,3 +23,9 @@ def remind_review_window_job(timestamp: int) -> int:
     """Hourly: remind the parties whose review window closes within ``REVIEW_REMINDER_HOURS``
     (once each: ``notify``'s key)."""
     return remind_review_window()
+
+
+@app.task(name="notifications.notify_new_message", retry=5)
+def notify_new_message(*, message_id: str) -> None:
+    """Tell the other participant of a new message (queued by the ``message_sent`` hook)."""
+    new_message_notify(message_id=message_id)
