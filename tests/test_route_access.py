@@ -553,7 +553,12 @@ CASES: dict[str, Case] = {
     "reviews:submit": Case(POST, UNKNOWN_TXN, order_entries({BUYER, OWNER, STAFF}), {"rating": "5"}),
     "reviews:edit": Case(POST, {"review_id": uuid.UUID(int=8)}, review_edit_entries, {"rating": "4"}),
     "reviews:respond": Case(
-        POST, {"review_id": uuid.UUID(int=8)}, review_respond_entries, {"response": "Hi"}
+        # The same text as the entries': a placeholder replaces it in both answers alike (a short
+        # one such as "Hi" also hit the member's name "Dylan Hill" in one answer only).
+        POST,
+        {"review_id": uuid.UUID(int=8)},
+        review_respond_entries,
+        {"response": "Thank you"},
     ),
     "reviews:flag": Case(POST, {"review_id": uuid.UUID(int=8)}, review_flag_entries, {"reason": "spam"}),
     "messaging:conversation": Case(GET, {"conversation_id": uuid.UUID(int=6)}, conversation_entries),
@@ -569,8 +574,12 @@ CASES: dict[str, Case] = {
     "messaging:report": Case(POST, {"conversation_id": uuid.UUID(int=6)}, conversation_participant_entries),
     "messaging:block": Case(POST, {"conversation_id": uuid.UUID(int=6)}, conversation_participant_entries),
     "messaging:unblock": Case(POST, {"user_id": uuid.UUID(int=7)}, unblock_entries),
-    "alerts:saved_search_update": Case(POST, {"saved_search_id": uuid.UUID(int=10)}, saved_search_entries),
-    "alerts:saved_search_delete": Case(POST, {"saved_search_id": uuid.UUID(int=10)}, saved_search_entries),
+    "alerts:saved_search_update": Case(
+        POST, {"saved_search_id": uuid.UUID(int=10)}, saved_search_entries, {"name": "Desks"}
+    ),
+    "alerts:saved_search_delete": Case(
+        POST, {"saved_search_id": uuid.UUID(int=10)}, saved_search_entries, {"name": "Desks"}
+    ),
     "alerts:saved_search_unsubscribe": Case(GET, {"token": "not-a-token"}, stop_alert_entries),
     "alerts:follow": Case(POST, {"user_id": uuid.UUID(int=11)}, follow_entries),
     "alerts:unfollow": Case(POST, {"user_id": uuid.UUID(int=11)}, follow_entries),

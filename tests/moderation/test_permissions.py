@@ -213,3 +213,16 @@ def test_the_groups_exist_with_their_own_permissions():
     assert ("payments", "refund_transaction") in perms("Finance")
     assert ("payments", "refund_transaction") not in perms("Moderator")
     assert ("listings", "moderate_listing") not in perms("Support") | perms("Finance")
+
+
+def test_the_groups_migration_leaves_the_app_registry_as_it_found_it(db):
+    """Run with the real registry (as ``ensure_groups`` does after a flush), it must not clear
+    the apps' ``models_module``: post_migrate would then skip creating permissions after every
+    later flush, and staff would silently lose theirs."""
+    import importlib
+
+    from django.apps import apps
+
+    before = {config.label: config.models_module for config in apps.get_app_configs()}
+    importlib.import_module("moderation.migrations.0002_staff_groups").create_groups(apps, None)
+    assert {config.label: config.models_module for config in apps.get_app_configs()} == before
