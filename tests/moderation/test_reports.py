@@ -203,3 +203,22 @@ def test_the_moderation_queue_is_one_query_whatever_its_size(django_assert_num_q
         rows = model_admin.queue_rows()
     assert len(rows) == 5 and {row["count"] for row in rows} == {3}
     assert all(row["reason_labels"] == ["Scam or fraud"] for row in rows)
+
+
+def test_members_find_the_report_links_on_profiles_and_conversations(client):
+    import uuid
+
+    from messaging.services import conversation_open, message_send
+
+    buyer, seller = UserFactory(), UserFactory()
+    conversation, _ = conversation_open(buyer=buyer, seller=seller)
+    theirs, _ = message_send(conversation=conversation, sender=seller, body="Hello", client_id=uuid.uuid4())
+    mine, _ = message_send(conversation=conversation, sender=buyer, body="Hi back", client_id=uuid.uuid4())
+    client.force_login(buyer)
+    profile = client.get(reverse("accounts:profile", args=[seller.pk])).content.decode()
+    assert reverse("moderation:report", args=["user", seller.pk]) in profile
+    own_profile = client.get(reverse("accounts:profile", args=[buyer.pk])).content.decode()
+    assert reverse("moderation:report", args=["user", buyer.pk]) not in own_profile
+    page = client.get(reverse("messaging:conversation", args=[conversation.pk])).content.decode()
+    assert reverse("moderation:report", args=["message", theirs.pk]) in page
+    assert reverse("moderation:report", args=["message", mine.pk]) not in page
