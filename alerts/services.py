@@ -35,7 +35,7 @@ from procrastinate.contrib.django import app
 from accounts.models import AccountStatus
 from alerts import hooks
 from alerts.models import AlertFrequency, Follow, SavedSearch, SavedSearchMatch, Watermark
-from listings.models import Favorite, Listing
+from listings.models import Favorite
 from listings.search.form import SearchForm
 from listings.search.keywords import keyword_query
 from listings.selectors import public_listings
@@ -73,11 +73,9 @@ def canonical_query(params) -> tuple[dict, str]:
             continue
         values = sorted(set(values)) if len(values) > 1 else values
         canonical.setlist(name, values)
-        out[name] = (
-            values
-            if len(values) > 1 or name.startswith("attr_") and not name.endswith(("_min", "_max"))
-            else values[0]
-        )
+        # Choices of an enum attribute stay a list even when one is ticked; the rest are text.
+        multiple = len(values) > 1 or (name.startswith("attr_") and not name.endswith(("_min", "_max")))
+        out[name] = values if multiple else values[0]
     return out, canonical.urlencode()
 
 
@@ -506,10 +504,6 @@ def price_drop_notify(
         hooks.price_dropped(listing_id, chunk, old_cents, new_cents, dropped_at)
         told += len(chunk)
     return told
-
-
-def listing_public(listing_id) -> Listing | None:
-    return public_listings().filter(pk=listing_id).first()
 
 
 def alerts_forget_member(*, member) -> None:
