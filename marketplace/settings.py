@@ -181,18 +181,28 @@ DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True  # logger "django_redis.cache"
 # Sessions live in the database and are cached in Redis: a Redis restart logs nobody out.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_CACHE_ALIAS = "default"
+# Redis pub/sub: a group send is one PUBLISH and each server process holds one subscription
+# connection that Redis pushes to. The list-based RedisChannelLayer pops every delivery with its
+# own BZPOPMIN round trip, one at a time per process: at 200 messages/s on 1,000 sockets its
+# deliveries queued for 19 s (bench/README.md, "WebSocket messaging benchmark"). Pub/sub keeps
+# nothing for a process that is not listening; the pages catch up from the database on every
+# (re)connect, and messaging.consumers.RedisWatch closes the sockets when Redis goes away.
+CHANNEL_LAYER_BACKEND = env.str(
+    "CHANNEL_LAYER_BACKEND", default="channels_redis.pubsub.RedisPubSubChannelLayer"
+)
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": CHANNEL_LAYER_BACKEND,
         # CHANNEL_REDIS_URL: the channel layer on its own Redis (default: REDIS_URL's).
         "CONFIG": {
             "hosts": [env.str("CHANNEL_REDIS_URL", default=REDIS_URL)],
             "prefix": env.str("CHANNEL_LAYER_PREFIX", default="mkt-asgi"),
-            # Pending messages per channel; every socket of a server process shares one.
-            "capacity": env.int("CHANNEL_LAYER_CAPACITY", default=5000),
         },
     }
 }
+if CHANNEL_LAYER_BACKEND == "channels_redis.core.RedisChannelLayer":
+    # Pending messages per channel; every socket of a server process shares one.
+    CHANNEL_LAYERS["default"]["CONFIG"]["capacity"] = env.int("CHANNEL_LAYER_CAPACITY", default=5000)
 
 # --- Auth -----------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -91,14 +91,15 @@ def off_the_event_loop(method):
 
 class RedisWatch:
     """One watcher per server process (per event loop): notices that the channel layer's Redis
-    lost its data (a restart without persistence: every group membership is gone, so every
-    socket of the process would stay open but deaf), and closes the process's sockets with 1012
-    ("service restart"); a Redis that is down fails each socket's own receive, which closes
-    it. The pages reconnect, join their groups again and catch up from the database: nothing
-    is lost.
+    restarted or was out of reach, and closes the process's sockets with 1012 ("service
+    restart"). A pub/sub subscription delivers nothing published while it was down, and a Redis
+    restarted without its data forgot every group; the pages reconnect, join their groups again
+    and catch up from the database: nothing is lost.
 
     How: a random epoch stored in Redis (SET NX), read again at every connect and every
-    ``MESSAGE_SOCKET_WATCH_SECONDS``; a different value means a new Redis."""
+    ``MESSAGE_SOCKET_WATCH_SECONDS`` on a connection of the watcher's own; a different value
+    means a new Redis, and a read that failed means the subscriptions may have missed messages:
+    the sockets that joined before it are closed once Redis answers again."""
 
     KEY = "messaging:epoch"
 
@@ -106,33 +107,50 @@ class RedisWatch:
         self.sockets: weakref.WeakSet = weakref.WeakSet()
         self.task: asyncio.Task | None = None
         self.epoch: bytes | None = None
+        self.missed = False
+        self._redis = None
 
-    async def _read_epoch(self, layer) -> bytes | None:
-        connection = layer.connection(0)
-        key = f"{layer.prefix}:{self.KEY}"
-        await connection.set(key, uuid.uuid4().hex, nx=True)
-        return await connection.get(key)
+    @staticmethod
+    def watched() -> bool:
+        return settings.CHANNEL_LAYERS["default"]["BACKEND"].startswith("channels_redis.")
+
+    def key(self) -> str:
+        return f"{settings.CHANNEL_LAYERS['default']['CONFIG'].get('prefix', 'asgi')}:{self.KEY}"
+
+    def client(self):
+        """The watcher's Redis client (the channel layer's first host), made in this loop."""
+        if self._redis is None:
+            from channels_redis.utils import create_pool, decode_hosts
+            from redis import asyncio as aioredis
+
+            host = decode_hosts(settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"])[0]
+            self._redis = aioredis.Redis(connection_pool=create_pool(host))
+        return self._redis
+
+    async def _read_epoch(self) -> bytes | None:
+        client = self.client()
+        await client.set(self.key(), uuid.uuid4().hex, nx=True)
+        return await client.get(self.key())
 
     async def join(self, consumer) -> None:
-        layer = consumer.channel_layer
-        if not hasattr(layer, "connection"):  # not channels-redis (in-memory layer): nothing to watch
+        if not self.watched():  # an in-memory layer: no Redis to watch
             return
         loop = asyncio.get_running_loop()
         if self.task is None or self.task.done() or self.task.get_loop() is not loop:
-            self.epoch = None
+            self.epoch, self.missed, self._redis = None, False, None
             self.sockets = weakref.WeakSet()
-            self.task = loop.create_task(self._watch(layer))
+            self.task = loop.create_task(self._watch())
         # Checked at every connect too: a Redis restarted since the last check is noticed here
         # first, and the sockets joined before it are closed, not this new one.
-        epoch = await self._read_epoch(layer)
-        if self.epoch is not None and epoch != self.epoch:
+        epoch = await self._read_epoch()
+        if (self.epoch is not None and epoch != self.epoch) or self.missed:
             await self._restarted(epoch)
         self.epoch = epoch
         self.sockets.add(consumer)
 
     async def _restarted(self, epoch) -> None:
-        logger.warning("channel layer Redis restarted: closing this process's sockets to resubscribe")
-        self.epoch = epoch
+        logger.warning("channel layer Redis restarted or was unreachable: closing this process's sockets")
+        self.epoch, self.missed = epoch, False
         for consumer in list(self.sockets):
             self.sockets.discard(consumer)
             with contextlib.suppress(Exception):
@@ -141,19 +159,21 @@ class RedisWatch:
     def leave(self, consumer) -> None:
         self.sockets.discard(consumer)
 
-    async def _watch(self, layer) -> None:
+    async def _watch(self) -> None:
         while True:
             await asyncio.sleep(settings.MESSAGE_SOCKET_WATCH_SECONDS)
             if not self.sockets:
                 continue
             try:
-                epoch = await self._read_epoch(layer)
+                epoch = await self._read_epoch()
             except Exception:
-                # Down or slow: a socket's own receive fails (and closes it) if Redis is gone;
-                # one slow answer must not close every socket. Compared again next time.
+                # Down: what was published meanwhile never reached these sockets. Closed (to
+                # catch up) once Redis answers again; a socket that reconnects sooner is
+                # refused by its own subscribe until then.
                 logger.warning("channel layer Redis did not answer the epoch check", exc_info=True)
+                self.missed = True
                 continue
-            if epoch != self.epoch:
+            if epoch != self.epoch or self.missed:
                 await self._restarted(epoch)
 
 

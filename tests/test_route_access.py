@@ -822,19 +822,13 @@ WEBSOCKET_CASES: dict[str, Callable[[], None]] = {
 @pytest.mark.django_db(transaction=True)  # the consumer reads on connections of its own
 @pytest.mark.parametrize("route", sorted(WEBSOCKET_CASES))
 def test_a_websocket_route_lets_in_exactly_those_its_page_lets_in(route):
-    from channels.layers import channel_layers
+    from tests.channels import fresh_channel_layer
+    from tests.messaging.test_consumers import close_socket_threads
 
-    channel_layers.backends.pop("default", None)  # bound to an event loop: a fresh one
     try:
-        WEBSOCKET_CASES[route]()
+        with fresh_channel_layer():  # bound to an event loop: a fresh one
+            WEBSOCKET_CASES[route]()
     finally:
-        layer = channel_layers.backends.pop("default", None)
-        if layer is not None:
-            from asgiref.sync import async_to_sync
-
-            async_to_sync(layer.close_pools)()
-        from tests.messaging.test_consumers import close_socket_threads
-
         close_socket_threads()
 
 

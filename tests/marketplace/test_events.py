@@ -9,13 +9,14 @@ and a Channels push (``send_event_on_commit``, no page sends one yet).
 
 import asyncio
 import logging
+import queue
+import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis.asyncio.client
 import redis.client
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import connection, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -146,25 +147,44 @@ def off_the_loop(fn, *args):
         return pool.submit(run).result()
 
 
-async def _receive(layer, channel: str, timeout: float):
-    try:
-        return await asyncio.wait_for(layer.receive(channel), timeout)
-    except TimeoutError:
-        return None
-
-
 @pytest.fixture
 def listener():
-    """A channel in a fresh group of the test channel layer (Redis DB 15, prefix "test-asgi")."""
+    """A channel in a fresh group of the test channel layer (Redis DB 15, prefix "test-asgi"),
+    received on an event loop that runs in a thread of its own for the whole test, as a server
+    process's loop does: a pub/sub subscription hears only what is published while it exists,
+    and each ``async_to_sync()`` call would run on a loop of its own."""
     layer = get_channel_layer()
     group = f"test-events-{uuid.uuid4().hex}"
-    # A plain channel name, not new_channel()'s process-specific one: that one is received
-    # through a buffer bound to the event loop that made it, and each async_to_sync() call
-    # below runs on a loop of its own.
-    channel = f"test-events-listener-{uuid.uuid4().hex}"
-    off_the_loop(async_to_sync(layer.group_add), group, channel)
-    yield group, lambda timeout=2.0: off_the_loop(async_to_sync(_receive), layer, channel, timeout)
-    off_the_loop(async_to_sync(layer.group_discard), group, channel)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    def on_loop(coroutine, timeout: float = 10.0):
+        return asyncio.run_coroutine_threadsafe(coroutine, loop).result(timeout)
+
+    heard: queue.Queue = queue.Queue()
+
+    async def listen(channel: str) -> None:
+        # One receive for the whole test: cancelling the pub/sub layer's receive (a timeout)
+        # unsubscribes its channel, as when a consumer leaves.
+        while True:
+            heard.put(await layer.receive(channel))
+
+    def receive(timeout: float = 2.0):
+        try:
+            return heard.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    channel = on_loop(layer.new_channel())
+    on_loop(layer.group_add(group, channel))
+    listening = asyncio.run_coroutine_threadsafe(listen(channel), loop)
+    yield group, receive
+    on_loop(layer.group_discard(group, channel))
+    listening.cancel()
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+    loop.close()
 
 
 @pytest.mark.django_db(transaction=True)

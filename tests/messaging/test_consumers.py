@@ -13,7 +13,6 @@ import uuid
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
-from channels.layers import channel_layers, get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.db import connections
@@ -23,6 +22,7 @@ from marketplace.asgi import application
 from messaging import consumers
 from messaging.models import Message
 from messaging.services import conversation_open, message_send
+from tests.channels import fresh_channel_layer as new_channel_layer
 from tests.factories import SellerFactory, UserFactory
 
 ORIGIN = b"http://127.0.0.1"
@@ -31,11 +31,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture(autouse=True)
 def fresh_channel_layer():
-    channel_layers.backends.pop("default", None)
-    yield
-    layer = channel_layers.backends.pop("default", None)
-    if layer is not None and hasattr(layer, "close_pools"):
-        async_to_sync(layer.close_pools)()
+    with new_channel_layer():
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -454,11 +451,44 @@ def test_a_restarted_channel_layer_redis_closes_the_sockets_so_that_pages_resubs
         await buyer_ws.connect()
         await seller_ws.connect()
         kept = await buyer_ws.receive_nothing(timeout=0.6)  # same epoch: nothing happens
-        layer = get_channel_layer()  # the consumers' own (one per process)
-        await layer.connection(0).delete(f"{layer.prefix}:{consumers.RedisWatch.KEY}")  # "restart"
+        watch = consumers.redis_watch  # the consumers' own (one per process)
+        await watch.client().delete(watch.key())  # "restart"
         closed = [await ws.receive_output(timeout=3) for ws in (buyer_ws, seller_ws)]
         return kept, closed
 
     kept, closed = run(scenario)
     assert kept is True
     assert closed == [{"type": "websocket.close", "code": 1012}] * 2
+
+
+def test_sockets_are_closed_once_an_unreachable_channel_layer_redis_answers_again(
+    pair, settings, monkeypatch
+):
+    """Pub/sub keeps nothing for a subscriber that was cut off: after an epoch check that
+    failed (Redis down or out of reach), the sockets are closed as soon as Redis answers again,
+    so that the pages reconnect and catch up what was published meanwhile."""
+    settings.MESSAGE_SOCKET_WATCH_SECONDS = 0.2
+    buyer, seller, conversation = pair
+    watch = consumers.redis_watch
+    real_read = consumers.RedisWatch._read_epoch
+    down = {"checks": 0}
+
+    async def read_epoch(self):
+        if down["checks"] < 2:
+            down["checks"] += 1
+            raise ConnectionError("Redis is down")
+        return await real_read(self)
+
+    async def scenario():
+        buyer_ws = await socket(buyer, conversation)
+        await buyer_ws.connect()
+        kept = await buyer_ws.receive_nothing(timeout=0.3)
+        monkeypatch.setattr(consumers.RedisWatch, "_read_epoch", read_epoch)
+        closed = await buyer_ws.receive_output(timeout=3)
+        return kept, closed, watch.missed
+
+    kept, closed, missed_after = run(scenario)
+    assert kept is True
+    assert down["checks"] == 2  # closed only after the checks that failed, once one succeeded
+    assert closed == {"type": "websocket.close", "code": 1012}
+    assert missed_after is False

@@ -1,11 +1,11 @@
 """The header badge is pushed live over the member's messaging socket (its user group)."""
 
 import pytest
-from asgiref.sync import async_to_sync, sync_to_async
-from channels.layers import channel_layers
+from asgiref.sync import sync_to_async
 
 from notifications.models import NotificationType
 from notifications.services import notification_mark_read, notify
+from tests.channels import fresh_channel_layer as new_channel_layer
 from tests.factories import UserFactory
 from tests.messaging.test_consumers import close_socket_threads, first, run, socket
 
@@ -14,11 +14,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture(autouse=True)
 def fresh_channel_layer():
-    channel_layers.backends.pop("default", None)
-    yield
-    layer = channel_layers.backends.pop("default", None)
-    if layer is not None and hasattr(layer, "close_pools"):
-        async_to_sync(layer.close_pools)()
+    with new_channel_layer():
+        yield
     close_socket_threads()
 
 
