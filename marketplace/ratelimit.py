@@ -25,12 +25,20 @@ import time
 from dataclasses import dataclass
 
 from django.core.cache import cache
+from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
 
 def _now() -> float:
     return time.time()
+
+
+def _redis_client():
+    """The django-redis client behind ``cache`` (writes), or None for another cache backend.
+    django-redis stores integers unpickled, so an INCR'd key reads back through ``cache.get``."""
+    get_client = getattr(getattr(cache, "client", None), "get_client", None)
+    return get_client(write=True) if get_client is not None else None
 
 
 @dataclass(frozen=True)
@@ -56,8 +64,23 @@ class RateLimit:
         return self.count(identity) >= self.limit
 
     def hit(self, identity: str) -> int:
-        """Count one event; return the window's count so far."""
+        """Count one event; return the window's count so far.
+
+        One Redis round trip (INCR and EXPIRE in one MULTI) where the cache is django-redis:
+        a message send counts itself, and the add-then-incr of the cache API took three."""
         key = self._key(identity, _now())
+        client = _redis_client()
+        if client is not None:
+            redis_key = cache.client.make_key(key)
+            try:
+                with client.pipeline(transaction=True) as pipe:
+                    pipe.incr(redis_key)
+                    pipe.expire(redis_key, self.window + 1)
+                    count, _ = pipe.execute()
+            except RedisError:
+                logger.warning("rate limit %s: event not counted, Redis unavailable", self.scope)
+                return 0
+            return int(count)
         cache.add(key, 0, timeout=self.window + 1)
         try:
             count = cache.incr(key)

@@ -36,7 +36,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 import uuid
 import weakref
 from collections import OrderedDict
@@ -49,7 +48,7 @@ from django.core.exceptions import SynchronousOnlyOperation
 from django.http import Http404
 
 from marketplace.errors import ErrorCode, ServiceError
-from messaging.services import clean_message_body, conversation_group, user_group
+from messaging.services import clean_message_body, user_group
 
 logger = logging.getLogger(__name__)
 
@@ -58,9 +57,6 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
 CLOSE_SERVICE_RESTART = 1012  # the client reconnects (and catches up)
 RECENT_IDS = 256  # message ids forwarded lately (acknowledged, caught up or pushed): sent once
-# How long a socket trusts its cached "these two have traded" (masking off): a purchase made
-# while the conversation is open unmasks new messages at most this much later.
-CONTACT_RECHECK_SECONDS = 10
 
 
 _pool: ThreadPoolExecutor | None = None
@@ -182,6 +178,7 @@ redis_watch = RedisWatch()
 
 class MessagesConsumer(AsyncWebsocketConsumer):
     conversation = None
+    staff_reader = False
 
     async def connect(self):
         user = self.scope.get("user")
@@ -197,13 +194,19 @@ class MessagesConsumer(AsyncWebsocketConsumer):
                 return
         # A participant's user group carries every message and read receipt of each of their
         # conversations (the service sends to both participants' groups): one copy per socket.
-        # Staff reading a conversation they are no party to listen on the conversation group.
+        # Staff reading a conversation they are no party to listen on both participants' groups
+        # and keep only this conversation's events (a conversation group of its own would cost
+        # every message a third publish, for the rare staff reader).
         self.groups_joined = [user_group(user.pk)]
-        if self.conversation is not None and user.pk not in (
+        self.staff_reader = self.conversation is not None and user.pk not in (
             self.conversation.buyer_id,
             self.conversation.seller_id,
-        ):
-            self.groups_joined = [conversation_group(self.conversation.pk)]
+        )
+        if self.staff_reader:
+            self.groups_joined = [
+                user_group(self.conversation.buyer_id),
+                user_group(self.conversation.seller_id),
+            ]
         await redis_watch.join(self)  # before joining the groups: see RedisWatch.join
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
@@ -292,6 +295,8 @@ class MessagesConsumer(AsyncWebsocketConsumer):
                 return
             self._remember(message_id)
             await self._send({"type": "message", "message": await self._payload(message)})
+        elif self.staff_reader:  # another conversation of the members staff are reading
+            return
         elif str(message.get("sender_id")) != str(self.user.pk):
             if message_id in self.recent:
                 return
@@ -305,6 +310,8 @@ class MessagesConsumer(AsyncWebsocketConsumer):
         for the reader (every socket of theirs)."""
         if str(event.get("reader_id")) == str(self.user.pk):
             await self._send({"type": "unread", "unread": await self._unread()})
+        elif self.staff_reader and str(event.get("conversation_id")) != str(self.conversation.pk):
+            return
         elif self.conversation is not None and str(event.get("conversation_id")) == str(self.conversation.pk):
             await self._send(
                 {"type": "seen", "reader_id": event["reader_id"], "read_at": event.get("read_at")}
@@ -312,7 +319,10 @@ class MessagesConsumer(AsyncWebsocketConsumer):
 
     async def notification_count(self, event):
         """``notifications.badge`` pushes the member's unread-notifications count (after commit)
-        on their user group: every page's socket updates the header badge."""
+        on their user group: every page's socket updates the header badge (not a staff
+        reader's socket, which hears the participants' groups)."""
+        if self.staff_reader:
+            return
         await self._send({"type": "notifications", "count": int(event.get("count") or 0)})
 
     # --- helpers ----------------------------------------------------------------------------
@@ -368,18 +378,25 @@ class MessagesConsumer(AsyncWebsocketConsumer):
         messages = messages_after(conversation=self.conversation, viewer=self.user, after_id=after)
         return [self._viewer_payload(message) for message in messages], len(messages) >= CATCH_UP_LIMIT
 
+    async def contact_shared(self, event):
+        """The two members traded (``messaging.subscribers.announce_contact_shared``): nothing
+        is masked between them from now on."""
+        conversation = self.conversation
+        if conversation is not None and {str(event.get("buyer_id")), str(event.get("seller_id"))} == {
+            str(conversation.buyer_id),
+            str(conversation.seller_id),
+        }:
+            conversation._contact_shared = True
+
     async def _payload(self, data):
         """The event's message as this viewer sees it (masking differs per viewer). The event
-        carries the message and the pair's "have traded" answer is cached on the conversation
-        (checked again every CONTACT_RECHECK_SECONDS, in a thread): most deliveries need no
-        query and no thread at all."""
+        carries the message, and the pair's "have traded" answer is asked once per socket (in a
+        thread) and kept on the conversation until a ``contact.shared`` event: a delivery needs
+        no query and no thread."""
         from messaging.selectors import message_from_event
 
-        now = time.monotonic()
-        if now - getattr(self, "_contact_checked_at", 0) > CONTACT_RECHECK_SECONDS:
-            self.conversation.__dict__.pop("_contact_shared", None)
+        if getattr(self.conversation, "_contact_shared", None) is None:
             await self._warm_contact_shared()
-            self._contact_checked_at = now
         try:
             return self._viewer_payload(message_from_event(data))
         except SynchronousOnlyOperation:  # the payload needed the database after all

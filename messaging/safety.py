@@ -23,7 +23,7 @@ members may still archive, report and block: these protect them.
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -172,7 +172,6 @@ def report_resolve(*, report: ConversationReport, actor, spam: bool) -> Conversa
     return locked
 
 
-
 def conversation_moderate(*, conversation: Conversation, actor, spam: bool, reason: str) -> Conversation:
     """Staff mark ``conversation`` spam (it moves to both participants' spam tab) or restore
     it (active again). Needs ``messaging.moderate_conversation`` and a reason; one audit row;
@@ -234,6 +233,38 @@ def user_unblock(*, blocker, blocked) -> None:
 def is_blocked(a, b) -> bool:
     """Whether either of ``a`` and ``b`` blocked the other (one query)."""
     return UserBlock.objects.filter(Q(blocker=a, blocked=b) | Q(blocker=b, blocked=a)).exists()
+
+
+def refresh_pair_standing(sender, recipient) -> bool:
+    """Re-read the account status and active flag of ``sender`` and ``recipient`` onto the two
+    objects, and return whether either blocked the other. One query.
+
+    A socket holds its member and the conversation's two participants for as long as it is
+    open: a suspension, a ban or a block since then must stop the next message all the same.
+    Plain SQL: it runs for every message sent, and building the same statement through the
+    ORM (an annotated Exists) cost about a millisecond of Python each time."""
+    from accounts.models import User
+
+    users, blocks = User._meta.db_table, UserBlock._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT u.id, u.account_status, u.is_active,
+                   EXISTS (SELECT 1 FROM {blocks} b
+                           WHERE (b.blocker_id = %(a)s AND b.blocked_id = %(b)s)
+                              OR (b.blocker_id = %(b)s AND b.blocked_id = %(a)s))
+            FROM {users} u WHERE u.id IN (%(a)s, %(b)s)
+            """,  # noqa: S608 - table names from the models, values as parameters
+            {"a": sender.pk, "b": recipient.pk},
+        )
+        rows = cursor.fetchall()
+    blocked = False
+    for pk, account_status, is_active, either_blocked in rows:
+        for member in (sender, recipient):
+            if member.pk == pk:
+                member.account_status, member.is_active = account_status, is_active
+        blocked = blocked or either_blocked
+    return blocked
 
 
 def has_blocked(blocker, blocked) -> bool:

@@ -2,13 +2,14 @@
 
 Every service checks who acts (``accounts.services.ensure_can_transact``: suspended and banned
 members cannot message), validates, writes, and announces after commit: a domain hook
-(``messaging.hooks``) and a live push to the Channels groups ``conversation-<id>`` and
-``user-<id>`` of both participants (``marketplace.events.send_events_on_commit``). The push
+(``messaging.hooks``) and a live push to the Channels groups ``user-<id>`` of both
+participants (``marketplace.events.send_events_on_commit``). The push
 carries the stored message; each consumer turns it into what its viewer may see with
 ``messaging.selectors.message_payload``. A lost push loses nothing: pages and sockets catch
 up from the database (``messaging.selectors.messages_after``).
 """
 
+import contextlib
 import hashlib
 import uuid
 
@@ -26,7 +27,7 @@ from marketplace.ratelimit import RateLimit
 from messaging import hooks
 from messaging.badge import UNREAD_CACHE_KEY, unread_cache_forget  # noqa: F401 (re-exported)
 from messaging.models import Conversation, Message
-from messaging.safety import is_blocked
+from messaging.safety import is_blocked, refresh_pair_standing
 
 OWN_ACCOUNT_MESSAGE = "You cannot send messages to yourself."
 UNAVAILABLE_MESSAGE = "This member is not available for messages."
@@ -46,12 +47,14 @@ CONTACTABLE_STATUSES = (ListingStatus.ACTIVE, ListingStatus.RESERVED)
 CONTACTABLE_VISIBILITIES = (ListingVisibility.PUBLIC, ListingVisibility.UNLISTED)
 
 
-def conversation_group(conversation_id) -> str:
-    return f"conversation-{conversation_id}"
-
-
 def user_group(user_id) -> str:
+    """The Channels group of every socket of member ``user_id`` (and of staff reading one of
+    their conversations): messages, read receipts, the notifications badge."""
     return f"user-{user_id}"
+
+
+def _participant_groups(conversation: Conversation) -> list[str]:
+    return [user_group(conversation.buyer_id), user_group(conversation.seller_id)]
 
 
 def _is_blocked(a, b) -> bool:
@@ -59,12 +62,14 @@ def _is_blocked(a, b) -> bool:
     return is_blocked(a, b)
 
 
-def _ensure_can_reach(sender, recipient) -> None:
+def _ensure_can_reach(sender, recipient, *, blocked: bool | None = None) -> None:
+    """Refuse a message to oneself, to a banned or deactivated member, or across a block
+    (``blocked``: already read by the caller; None: asked here)."""
     if sender.pk == recipient.pk:
         raise ServiceError(OWN_ACCOUNT_MESSAGE, code=ErrorCode.OWN_ACCOUNT)
     if recipient.account_status == AccountStatus.BANNED or not recipient.is_active:
         raise ServiceError(UNAVAILABLE_MESSAGE, code=ErrorCode.NOT_FOUND)
-    if _is_blocked(sender, recipient):
+    if _is_blocked(sender, recipient) if blocked is None else blocked:
         raise ServiceError(BLOCKED_MESSAGE, code=ErrorCode.BLOCKED)
 
 
@@ -198,11 +203,9 @@ def _announce_message(message: Message, conversation: Conversation) -> None:
     after_commit(hooks.message_sent, message)
     after_commit(unread_cache_forget, conversation.buyer_id, conversation.seller_id)
     event = {"type": "message.new", "message": message_event_data(message)}
-    # Staff readers listen on the conversation's group, each participant's sockets on their user
-    # group: the three sends go at once (marketplace.events.send_events).
-    groups = [conversation_group(conversation.pk)]
-    groups += [user_group(user_id) for user_id in (conversation.buyer_id, conversation.seller_id)]
-    send_events_on_commit(groups, event)
+    # Each participant's sockets (and a staff reader's) listen on the participants' user groups:
+    # the two sends go at once (marketplace.events.send_events).
+    send_events_on_commit(_participant_groups(conversation), event)
 
 
 def message_send(
@@ -218,8 +221,8 @@ def message_send(
     ``MESSAGE_MAX_CHARS``), more than ``MESSAGE_RATE_PER_MINUTE`` a minute (``rate_limited``).
     ``attachments`` is a list of stored attachment dicts (``messaging.attachments``).
 
-    After commit: ``hooks.message_sent(message)`` and a ``message.new`` event to the
-    conversation's group and both participants' user groups.
+    After commit: ``hooks.message_sent(message)`` and a ``message.new`` event to both
+    participants' user groups.
     """
     if (
         sender is None
@@ -232,33 +235,40 @@ def message_send(
     ):
         raise ServiceError(NOT_PARTICIPANT_MESSAGE, code=ErrorCode.NOT_FOUND)
     client_id = _parse_client_id(client_id)
-    stored = _stored_retry(conversation=conversation, sender=sender, client_id=client_id)
-    if stored is not None:
-        return stored, False
-    ensure_can_transact(sender)
-    recipient = conversation.seller if sender.pk == conversation.buyer_id else conversation.buyer
-    _ensure_can_reach(sender, recipient)
-    body = clean_message_body(body)
     limit = _message_rate_limit()
     identity = str(sender.pk)
-    if limit.exceeded(identity):
-        raise ServiceError(message_rate_limit_message(limit.retry_after()), code=ErrorCode.RATE_LIMITED)
-    with transaction.atomic():
-        try:
-            with transaction.atomic():
-                message = Message.objects.create(
-                    conversation=conversation,
-                    sender=sender,
-                    message=body,
-                    client_id=client_id,
-                    attachments=list(attachments),
-                )
-        except IntegrityError:
-            stored = _stored_retry(conversation=conversation, sender=sender, client_id=client_id)
-            if stored is None:
-                raise
+    try:
+        body = clean_message_body(body)
+        recipient = conversation.seller if sender.pk == conversation.buyer_id else conversation.buyer
+        blocked = refresh_pair_standing(sender, recipient)  # fresh: a socket holds both for hours
+        ensure_can_transact(sender)
+        _ensure_can_reach(sender, recipient, blocked=blocked)
+        if limit.exceeded(identity):
+            raise ServiceError(message_rate_limit_message(limit.retry_after()), code=ErrorCode.RATE_LIMITED)
+    except ServiceError:
+        # A retry of a message stored before the refusal (a block, the rate limit since) gets
+        # the stored message, as it would have: asked only here, not on every send.
+        stored = _stored_retry(conversation=conversation, sender=sender, client_id=client_id)
+        if stored is not None:
             return stored, False
-        _announce_message(message, conversation)
+        raise
+    try:
+        # Alone, the INSERT is its own transaction (autocommit: no BEGIN and COMMIT round trips);
+        # inside a caller's transaction, a savepoint keeps a duplicate client id from breaking it.
+        with transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext():
+            message = Message.objects.create(
+                conversation=conversation,
+                sender=sender,
+                message=body,
+                client_id=client_id,
+                attachments=list(attachments),
+            )
+    except IntegrityError:  # the (sender, client_id) key: a retry, stored meanwhile or before
+        stored = _stored_retry(conversation=conversation, sender=sender, client_id=client_id)
+        if stored is None:
+            raise
+        return stored, False
+    _announce_message(message, conversation)  # after the caller's commit, or now
     limit.hit(identity)
     return message, True
 
@@ -285,12 +295,9 @@ def conversation_mark_read(*, conversation: Conversation, reader) -> int:
             "reader_id": str(reader.pk),
             "read_at": now.isoformat(),
         }
-        # The conversation's group (staff readers) and both participants: the sender's open page
-        # shows "Seen" (its socket listens on its user group), the reader's other pages drop the
-        # badge.
-        groups = [conversation_group(conversation.pk)]
-        groups += [user_group(user_id) for user_id in (conversation.buyer_id, conversation.seller_id)]
-        send_events_on_commit(groups, event)
+        # Both participants: the sender's open page shows "Seen" (its socket listens on its user
+        # group), the reader's other pages drop the badge.
+        send_events_on_commit(_participant_groups(conversation), event)
     return count
 
 

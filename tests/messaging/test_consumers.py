@@ -13,6 +13,7 @@ import uuid
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.db import connections
@@ -21,9 +22,11 @@ from django.test import Client
 from marketplace.asgi import application
 from messaging import consumers
 from messaging.models import Message
-from messaging.services import conversation_open, message_send
+from messaging.services import conversation_open, message_send, user_group
+from payments import hooks as payments_hooks
+from payments.models import Transaction
 from tests.channels import fresh_channel_layer as new_channel_layer
-from tests.factories import SellerFactory, UserFactory
+from tests.factories import ListingFactory, SellerFactory, TransactionFactory, UserFactory
 
 ORIGIN = b"http://127.0.0.1"
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -133,7 +136,7 @@ def test_a_participant_receives_the_others_message_live_and_once(pair):
 
     ack, received, elsewhere, echoed = run(scenario)
     message = Message.objects.get()
-    # The conversation group and the user group both carry it: the socket forwards it once.
+    # The seller's user group carries it once to each of the seller's sockets.
     assert [frame["type"] for frame in received] == ["message"]
     payload = received[0]["message"]
     assert payload["id"] == str(message.pk) == ack["message"]["id"]
@@ -217,6 +220,28 @@ def test_staff_may_read_a_conversation_but_not_write_in_it(pair):
     assert live["message"]["body"] == "Hi"
     assert (error["code"], error["client_id"]) == ("not_found", client_id)
     assert list(Message.objects.values_list("message", flat=True)) == ["Hi"]
+
+
+def test_a_staff_reader_hears_only_the_conversation_they_read(pair):
+    """Staff sockets listen on the participants' user groups: the participants' other
+    conversations and their notification badges are not forwarded to staff."""
+    buyer, seller, conversation = pair
+    staff = UserFactory(is_staff=True)
+    other_seller = SellerFactory()
+    elsewhere, _ = conversation_open(buyer=buyer, seller=other_seller)
+
+    async def scenario():
+        staff_ws = await socket(staff, conversation)
+        assert (await staff_ws.connect())[0]
+        await sync_to_async(say)(elsewhere, buyer, "About something else")
+        await get_channel_layer().group_send(user_group(buyer.pk), {"type": "notification.count", "count": 4})
+        await sync_to_async(say)(conversation, seller, "Here")
+        heard = await frames(staff_ws, timeout=0.5)
+        await staff_ws.disconnect()
+        return heard
+
+    heard = run(scenario)
+    assert [(frame["type"], frame["message"]["body"]) for frame in heard] == [("message", "Here")]
 
 
 @pytest.mark.parametrize(
@@ -492,3 +517,29 @@ def test_sockets_are_closed_once_an_unreachable_channel_layer_redis_answers_agai
     assert down["checks"] == 2  # closed only after the checks that failed, once one succeeded
     assert closed == {"type": "websocket.close", "code": 1012}
     assert missed_after is False
+
+
+def test_a_purchase_while_the_conversation_is_open_unmasks_the_next_message_live(pair):
+    """The socket asks once whether the two have traded and keeps the answer; the payment's
+    ``order_paid`` hook tells the open sockets, so the next message arrives unmasked."""
+    buyer, seller, conversation = pair
+    details = "Write to sam.seller@example.com"
+
+    async def scenario():
+        buyer_ws = await socket(buyer, conversation)
+        await buyer_ws.connect()
+        await sync_to_async(say)(conversation, seller, details)
+        before = await first(buyer_ws, "message")
+        listing = await sync_to_async(ListingFactory)(seller=seller)
+        order = await sync_to_async(TransactionFactory)(
+            buyer=buyer, listing=listing, status=Transaction.Status.PROCESSING
+        )
+        await sync_to_async(payments_hooks.order_paid)(order)  # as the payment service fires it
+        await sync_to_async(say)(conversation, seller, details)
+        after = await first(buyer_ws, "message")
+        await buyer_ws.disconnect()
+        return before, after
+
+    before, after = run(scenario)
+    assert "sam.seller@example.com" not in before["message"]["body"]
+    assert after["message"]["body"] == details

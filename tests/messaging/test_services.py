@@ -4,7 +4,7 @@ from datetime import datetime
 import pytest
 from django.utils import timezone
 
-from accounts.models import AccountStatus
+from accounts.models import AccountStatus, User
 from listings.models import Listing
 from marketplace.errors import ErrorCode, ServiceError
 from messaging import hooks
@@ -146,7 +146,6 @@ def test_send_stores_and_announces_after_commit(pair, django_capture_on_commit_c
     assert isinstance(message.created_at, datetime)
     assert sent == [message]
     assert {group for group, _ in pushed} == {
-        f"conversation-{conversation.pk}",
         f"user-{buyer.pk}",
         f"user-{seller.pk}",
     }
@@ -255,7 +254,9 @@ def test_only_the_two_participants_may_write(pair, who):
 )
 def test_account_standing(pair, who, status, code):
     conversation, buyer, seller = pair
-    (buyer if who == "sender" else seller).account_status = status
+    member = buyer if who == "sender" else seller
+    member.account_status = status
+    member.save(update_fields=["account_status"])
     before = counts()
     with pytest.raises(ServiceError) as refused:
         send(conversation, buyer)
@@ -266,7 +267,23 @@ def test_account_standing(pair, who, status, code):
 def test_a_suspended_recipient_still_receives(pair):
     conversation, buyer, seller = pair
     seller.account_status = AccountStatus.SUSPENDED
+    seller.save(update_fields=["account_status"])
     assert send(conversation, buyer)[1]
+
+
+@pytest.mark.parametrize("who", ["sender", "recipient"])
+def test_a_ban_stored_after_the_members_were_loaded_still_counts(pair, who):
+    """A socket holds its member and the conversation's participants for hours: the standing
+    is read again on every send, so a ban since then refuses the next message."""
+    conversation, buyer, seller = pair
+    member = buyer if who == "sender" else seller
+    User.objects.filter(pk=member.pk).update(account_status=AccountStatus.BANNED)
+    assert member.account_status == AccountStatus.ACTIVE  # the objects the sender holds: stale
+    before = counts()
+    with pytest.raises(ServiceError) as refused:
+        send(conversation, buyer)
+    assert refused.value.code == (ErrorCode.ACCOUNT_BANNED if who == "sender" else ErrorCode.NOT_FOUND)
+    assert counts() == before
 
 
 def test_the_rate_limit_holds_per_sender(pair, settings):
