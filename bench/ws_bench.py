@@ -173,6 +173,7 @@ def start_server(port: int, env: dict, log: Path) -> subprocess.Popen:
         sys.executable, "-m", "uvicorn", "marketplace.asgi:application",
         "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off", "--no-access-log",
         "--log-level", "warning", "--backlog", "4096",
+        *os.environ.get("WS_BENCH_UVICORN_ARGS", "").split(),
     ]  # fmt: skip
     with open(log, "wb") as out:
         return subprocess.Popen(  # noqa: S603 - our interpreter, our arguments
@@ -226,6 +227,9 @@ class Stats:
         self.errors: Counter = Counter()
         self.connect_times: list[float] = []
         self.disconnects = 0
+        self.server_pids: list[int] = []
+        self.warmup: set[str] = set()  # sent in the warm-up: checked for loss, not timed
+        self.cpu_sending: float = 0.0  # the servers' CPU seconds from the first send to the end
 
 
 async def run_clients(args, clients: list[dict], ports: list[int], stats: Stats) -> None:
@@ -264,7 +268,7 @@ async def run_clients(args, clients: list[dict], ports: list[int], stats: Stats)
                         stats.delivered[client_id] = now - stats.sent_at[client_id]
                 elif kind == "ack":
                     stats.acked.add(frame["client_id"])
-                    if frame["client_id"] in stats.sent_at:
+                    if frame["client_id"] in stats.sent_at and frame["client_id"] not in stats.warmup:
                         stats.ack_latency.append(now - stats.sent_at[frame["client_id"]])
                 elif kind == "error":
                     stats.errors[frame.get("code")] += 1
@@ -279,7 +283,8 @@ async def run_clients(args, clients: list[dict], ports: list[int], stats: Stats)
 
     pairs = len(clients) // 2
     interval = 1 / args.rate
-    total = int(args.rate * args.duration)
+    warmup = int(args.rate * args.warmup)
+    total = warmup + int(args.rate * args.duration)
     turn = [0] * pairs
     begin = time.monotonic()
     for n in range(total):
@@ -287,11 +292,15 @@ async def run_clients(args, clients: list[dict], ports: list[int], stats: Stats)
         delay = target - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
+        if n == warmup:
+            cpu_before_sending = sum(cpu_seconds(pid) for pid in stats.server_pids)
         pair = n % pairs
         side = turn[pair] % 2
         turn[pair] += 1
         sender, receiver = 2 * pair + side, 2 * pair + 1 - side
         client_id = str(uuid.uuid4())
+        if n < warmup:
+            stats.warmup.add(client_id)
         stats.expected_to[client_id] = receiver
         stats.sent_at[client_id] = time.monotonic()
         try:
@@ -301,11 +310,16 @@ async def run_clients(args, clients: list[dict], ports: list[int], stats: Stats)
         except Exception:
             stats.errors["send_failed"] += 1
     send_seconds = time.monotonic() - begin
-    print(f"sent {total} messages in {send_seconds:.2f} s ({total / send_seconds:.0f}/s)", flush=True)
+    print(
+        f"sent {total} messages in {send_seconds:.2f} s ({total / send_seconds:.0f}/s), "
+        f"the first {warmup} of them in the {args.warmup:g} s warm-up (not timed)",
+        flush=True,
+    )
     deadline = time.monotonic() + args.grace
     while time.monotonic() < deadline and len(stats.delivered) < len(stats.acked):
         await asyncio.sleep(0.2)
     await asyncio.sleep(0.5)  # late duplicates
+    stats.cpu_sending = sum(cpu_seconds(pid) for pid in stats.server_pids) - cpu_before_sending
     held = sum(1 for ws in sockets if ws is not None and ws.state.name == "OPEN")
     print(f"sockets still open at the end: {held}/{len(clients)}", flush=True)
     stats.connect_total = connect_total
@@ -318,7 +332,7 @@ async def run_clients(args, clients: list[dict], ports: list[int], stats: Stats)
 
 
 def report(stats: Stats, args, memory_before, memory_after) -> None:
-    latencies = sorted(stats.delivered.values())
+    latencies = sorted(v for k, v in stats.delivered.items() if k not in stats.warmup)
     ms = [v * 1000 for v in latencies]
     lost = [c for c in stats.acked if c not in stats.delivered]
     duplicated = sum(1 for count in stats.deliveries.values() if count > 1)
@@ -340,6 +354,22 @@ def report(stats: Stats, args, memory_before, memory_after) -> None:
             f"delivery latency: p50 {percentile(ms, 0.5):.1f} ms, p95 {percentile(ms, 0.95):.1f} ms, "
             f"p99 {percentile(ms, 0.99):.1f} ms, max {ms[-1]:.1f} ms"
         )
+        # By when the message was sent: a slow start (pools and threads warming up) or a burst
+        # of other work on the machine shows as one bad slice, a server that cannot keep up as
+        # a rising line.
+        begin = min(stats.sent_at.values())
+        slices: dict[int, list[float]] = {}
+        for client_id, latency in stats.delivered.items():
+            if client_id in stats.warmup:
+                continue
+            slices.setdefault(int((stats.sent_at[client_id] - begin) // 5), []).append(latency * 1000)
+        print(
+            "delivery p50/p95 by 5 s of sending: "
+            + ", ".join(
+                f"{percentile(sorted(v), 0.5):.0f}/{percentile(sorted(v), 0.95):.0f}"
+                for _, v in sorted(slices.items())
+            )
+        )
     acks = [v * 1000 for v in stats.ack_latency]
     if acks:
         print(
@@ -348,6 +378,12 @@ def report(stats: Stats, args, memory_before, memory_after) -> None:
         )
     print(f"lost: {len(lost)}, duplicated: {duplicated}, delivered to the wrong socket: {wrong}")
     print(f"errors: {dict(stats.errors) or 'none'}; sockets dropped: {stats.disconnects}")
+    if stats.sent_at:
+        print(
+            f"server CPU from the first timed send to the end: {stats.cpu_sending:.1f} s in all, "
+            f"{stats.cpu_sending / max(1, len(stats.sent_at) - len(stats.warmup)) * 1000:.2f} ms per "
+            "message sent after the warm-up"
+        )
     for (pid, before), after in zip(memory_before, memory_after, strict=True):
         print(f"server pid {pid}: RSS {before:.0f} MB before connecting, {after:.0f} MB after the run")
 
@@ -358,7 +394,14 @@ def main() -> None:
     )
     parser.add_argument("--sockets", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=200, help="messages per second, in total")
-    parser.add_argument("--duration", type=float, default=60, help="seconds of sending")
+    parser.add_argument("--duration", type=float, default=60, help="seconds of sending (timed)")
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=5,
+        help="seconds of sending at the same rate first: checked for loss and duplicates, not "
+        "timed (the servers' pools and threads start small and grow)",
+    )
     parser.add_argument("--servers", type=int, choices=(1, 2), default=1)
     parser.add_argument("--grace", type=float, default=10, help="seconds to wait for the last deliveries")
     parser.add_argument("--connect-concurrency", type=int, default=50)
@@ -397,6 +440,7 @@ def main() -> None:
         cpu_before = [cpu_seconds(s.pid) for s in servers]
         wall_before = time.monotonic()
         stats = Stats()
+        stats.server_pids = [s.pid for s in servers]
         # uvloop, as the servers run: the client shares the 2 cores with them, so its own CPU
         # per frame is taken from theirs.
         import uvloop

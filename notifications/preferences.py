@@ -7,8 +7,10 @@ form writes a row for every choice it shows, and the one-click unsubscribe link 
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.core.cache import cache
 from django.db import transaction
 
+from marketplace.events import after_commit
 from notifications.models import NotificationChannel, NotificationPreference, NotificationType
 
 T = NotificationType
@@ -67,6 +69,28 @@ def enabled_channels(user_id, type: str) -> dict[str, bool]:
     return {channel: chosen.get(channel, default_enabled(type, channel)) for channel in Channel.values}
 
 
+PREFERENCES_CACHE_KEY = "notification-preferences:{user_id}:{type}"
+PREFERENCES_CACHE_SECONDS = 3600
+
+
+def enabled_channels_cached(user_id, type: str) -> dict[str, bool]:
+    """:func:`enabled_channels` through the cache (one Redis read; the query on a miss).
+    For the hot paths that only decide whether to queue anything at all (every message sent:
+    ``notifications.subscribers.queue_new_message_notification``); the job itself asks the
+    database again. Dropped after commit by every write of preferences."""
+    key = PREFERENCES_CACHE_KEY.format(user_id=user_id, type=type)
+    channels = cache.get(key)
+    if channels is None:
+        channels = enabled_channels(user_id, type)
+        cache.set(key, channels, timeout=PREFERENCES_CACHE_SECONDS)
+    return channels
+
+
+def preferences_cache_forget(user_id, types: Iterable[str] = T.values) -> None:
+    """Drop the cached choices of ``user_id`` for ``types`` (after commit of a write)."""
+    cache.delete_many([PREFERENCES_CACHE_KEY.format(user_id=user_id, type=type) for type in set(types)])
+
+
 def preference_choices(user) -> list[Choice]:
     """Every type the member can choose about, with their choice on each channel: one query."""
     chosen = {
@@ -103,4 +127,5 @@ def preferences_set(*, user, choices: Iterable[tuple[str, str, bool]]) -> int:
                 unique_fields=["user", "type", "channel"],
                 update_fields=["enabled", "updated_at"],
             )
+            after_commit(preferences_cache_forget, user.pk, tuple(row.type for row in rows))
     return len(rows)

@@ -21,7 +21,7 @@ from marketplace.events import after_commit
 from notifications import emails
 from notifications.badge import badge_changed
 from notifications.models import Notification, NotificationChannel, NotificationType
-from notifications.preferences import enabled_channels
+from notifications.preferences import enabled_channels, preferences_cache_forget
 from notifications.unsubscribe import unsubscribe_headers
 
 logger = logging.getLogger(__name__)
@@ -160,5 +160,6 @@ def notifications_forget_member(*, user) -> int:
             for type_ in NotificationType.values
             for channel in NotificationChannel.values
         )
+        after_commit(preferences_cache_forget, user.pk)
     after_commit(badge_changed, user.pk)
     return deleted

@@ -16,6 +16,7 @@ from messaging import hooks as messaging_hooks
 from messaging.masking import mask_for_viewer
 from messaging.models import ConversationStatus, Message
 from notifications.models import NotificationType as T
+from notifications.preferences import enabled_channels_cached
 from notifications.services import notifications_mark_read_where, notify
 from payments import emails as payment_emails
 from payments import hooks as payments_hooks
@@ -214,9 +215,16 @@ def notify_review_response(review) -> None:
 # --- Messaging ---------------------------------------------------------------------------------
 @messaging_hooks.message_sent.subscribe
 def queue_new_message_notification(message) -> None:
-    """A job tells the other participant (``new_message_notify``): this hook runs on the
-    sending socket's database thread, which should only store and broadcast the message;
-    one INSERT here instead of the reads and writes of a notification."""
+    """A job tells the other participant (``new_message_notify``) when they asked to be told of
+    each message (off by default on both channels: messages have their badge and the digest).
+    This hook runs on the sending socket's database thread, which should only store and
+    broadcast the message: one cached read of the recipient's choice, and a job INSERT only
+    for those who want it, instead of a job for every message sent."""
+    conversation = message.conversation
+    buyer_id, seller_id = conversation.buyer_id, conversation.seller_id
+    recipient_id = seller_id if message.sender_id == buyer_id else buyer_id
+    if not any(enabled_channels_cached(recipient_id, T.NEW_MESSAGE).values()):
+        return
     app.configure_task(name="notifications.notify_new_message").defer(message_id=str(message.pk))
 
 
