@@ -96,11 +96,16 @@ def send_event(group: str, payload: dict) -> None:
 
 
 def send_events(groups: Sequence[str], payload: dict) -> None:
-    """Send ``payload`` to every group of ``groups`` now: the group sends run concurrently, in
-    one trip to the event loop (a message reaches a conversation and both participants: three
-    sequential ``send_event`` calls cost three trips and three rounds of Redis commands).
+    """Send ``payload`` to every group of ``groups``: the group sends run concurrently, in one
+    trip to the event loop (a message reaches both participants: sequential ``send_event``
+    calls cost a trip and a round of Redis commands each).
 
-    Raises the first error of the channel layer, after every send was tried.
+    Called from a thread that a server's event loop handed work to (a messaging socket's
+    database call), the sends are handed back to that loop and this returns at once: the
+    thread (and the socket's acknowledgement) does not wait for Redis, and a failure is logged
+    there (logger ``marketplace.events``). Anywhere else (a request thread without a loop, a
+    job, a command) it waits, and raises the first error of the channel layer after every
+    send was tried.
     """
     from asgiref.sync import async_to_sync
     from channels.layers import get_channel_layer
@@ -117,7 +122,46 @@ def send_events(groups: Sequence[str], payload: dict) -> None:
             if isinstance(result, BaseException):
                 raise result
 
-    async_to_sync(send_all)()
+    loop = _server_loop()
+    if loop is None:
+        async_to_sync(send_all)()
+        return
+
+    async def send_all_logged() -> None:
+        try:
+            await send_all()
+        except Exception:
+            logger.exception("live push of %s to %s failed", payload.get("type"), ", ".join(groups))
+
+    def start() -> None:
+        task = loop.create_task(send_all_logged())
+        _pushes.add(task)  # the loop keeps only a weak reference to a task
+        task.add_done_callback(_pushes.discard)
+
+    loop.call_soon_threadsafe(start)
+
+
+_pushes: set = set()
+
+
+def _server_loop():
+    """The running event loop that handed this thread its work (asgiref's ``SyncToAsync``
+    records it), or None outside a server's loop."""
+    import os
+
+    from asgiref.sync import SyncToAsync
+
+    local = SyncToAsync.threadlocal
+    loop = getattr(local, "main_event_loop", None)
+    if loop is None or getattr(local, "main_event_loop_pid", None) != os.getpid():
+        return None
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        return None  # on the loop itself: not a thread it handed work to
+    return loop if loop.is_running() and not loop.is_closed() else None
 
 
 def send_events_on_commit(groups: Sequence[str], payload: dict) -> None:

@@ -223,6 +223,7 @@ class MessagesConsumer(AsyncWebsocketConsumer):
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         self.recent: OrderedDict[str, None] = OrderedDict()
+        self.sending: set[str] = set()  # client ids of this socket's sends not yet acknowledged
         await self.accept()
 
     async def disconnect(self, code):
@@ -271,11 +272,16 @@ class MessagesConsumer(AsyncWebsocketConsumer):
         except ServiceError as error:
             await self._error(error.code, error.message, client_id=str(client_id))
             return
+        # The live push of this message may reach this socket (its member's user group) before
+        # the acknowledgement is sent: the ack carries it, the push is dropped (message_new).
+        self.sending.add(str(client_id))
         try:
             payload, created = await self._store(body, client_id)
         except ServiceError as error:
             await self._error(error.code, error.message, client_id=str(client_id))
             return
+        finally:
+            self.sending.discard(str(client_id))
         self._remember(payload["id"])
         await self._send({"type": "ack", "client_id": str(client_id), "message": payload, "created": created})
 
@@ -303,8 +309,8 @@ class MessagesConsumer(AsyncWebsocketConsumer):
         message_id = str(message.get("id", ""))
         conversation_id = str(message.get("conversation_id", ""))
         if self.conversation is not None and conversation_id == str(self.conversation.pk):
-            if message_id in self.recent:  # the other group's copy, or already caught up
-                return
+            if message_id in self.recent or str(message.get("client_id")) in self.sending:
+                return  # already shown (acknowledged or caught up), or being acknowledged now
             self._remember(message_id)
             await self._send({"type": "message", "message": await self._payload(message)})
         elif self.staff_reader:  # another conversation of the members staff are reading
@@ -356,9 +362,14 @@ class MessagesConsumer(AsyncWebsocketConsumer):
         from messaging.selectors import access_conversation
 
         try:
-            return access_conversation(self.user, conversation_id)
+            conversation = access_conversation(self.user, conversation_id)
         except Http404:
             return None
+        # Whether the two have traded, asked here on the connect's own thread and kept (see
+        # contact_shared below): asked at the first delivery instead, a thousand sockets opened
+        # at once each cost one more trip to the pool.
+        self._contact_shared_of(conversation)
+        return conversation
 
     def _viewer_payload(self, message) -> dict:
         from messaging.selectors import display_name, message_payload
@@ -407,7 +418,7 @@ class MessagesConsumer(AsyncWebsocketConsumer):
         no query and no thread."""
         from messaging.selectors import message_from_event
 
-        if getattr(self.conversation, "_contact_shared", None) is None:
+        if self._masks() and getattr(self.conversation, "_contact_shared", None) is None:
             await self._warm_contact_shared()
         try:
             return self._viewer_payload(message_from_event(data))
@@ -416,11 +427,17 @@ class MessagesConsumer(AsyncWebsocketConsumer):
 
     @off_the_event_loop
     def _warm_contact_shared(self):
-        try:
-            from messaging.masking import contact_shared
-        except ImportError:
-            return
-        contact_shared(self.conversation)
+        self._contact_shared_of(self.conversation)
+
+    def _masks(self) -> bool:
+        """Whether this viewer can see masked messages at all (``messaging.masking``)."""
+        return settings.MESSAGE_MASK_CONTACT_DETAILS and not self.user.is_staff
+
+    def _contact_shared_of(self, conversation) -> None:
+        from messaging.masking import contact_shared
+
+        if conversation is not None and self._masks():
+            contact_shared(conversation)  # the pair's answer, cached on the conversation
 
     @off_the_event_loop
     def _payload_in_thread(self, data):

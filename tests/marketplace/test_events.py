@@ -374,3 +374,70 @@ def test_a_live_push_lost_to_redis_is_logged_and_the_write_stands(caplog, redis_
     assert "marketplace.events.send_event" in caplog.text
     assert "Connection refused" in caplog.text
     assert type(user).objects.filter(pk=user.pk).exists()
+
+
+# --- send_events from a thread a server's loop handed work to: handed back, not waited for ------
+
+
+class _SlowLayer:
+    """A channel layer whose group sends wait until released (or fail, when told to)."""
+
+    def __init__(self, fail: bool = False):
+        self.fail = fail
+        self.sent: list[tuple[str, dict]] = []
+        self.release: asyncio.Event | None = None
+
+    async def group_send(self, group, payload):
+        await self.release.wait()
+        if self.fail:
+            raise RedisConnectionError("Redis went away")
+        self.sent.append((group, payload))
+
+
+def test_send_events_from_a_loops_worker_thread_returns_before_the_sends(monkeypatch):
+    """A messaging socket's database thread does not wait for Redis: the sends run on the
+    server's loop after the thread's call returned."""
+    from asgiref.sync import sync_to_async
+
+    from marketplace import events
+
+    layer = _SlowLayer()
+    monkeypatch.setattr("channels.layers.get_channel_layer", lambda *a: layer)
+
+    async def scenario():
+        layer.release = asyncio.Event()
+        send = sync_to_async(events.send_events, thread_sensitive=False)
+        # Waiting for the sends here would never end: they wait for the release below.
+        await asyncio.wait_for(send(["user-a", "user-b"], {"type": "x"}), timeout=5)
+        returned_before = list(layer.sent)
+        layer.release.set()
+        for _ in range(50):
+            if len(layer.sent) == 2:
+                break
+            await asyncio.sleep(0.01)
+        return returned_before, list(layer.sent)
+
+    returned_before, sent = asyncio.run(scenario())
+    assert returned_before == []
+    assert sorted(group for group, _ in sent) == ["user-a", "user-b"]
+
+
+def test_a_failed_send_handed_to_the_loop_is_logged(monkeypatch, caplog):
+    from asgiref.sync import sync_to_async
+
+    from marketplace import events
+
+    layer = _SlowLayer(fail=True)
+    monkeypatch.setattr("channels.layers.get_channel_layer", lambda *a: layer)
+
+    async def scenario():
+        layer.release = asyncio.Event()
+        layer.release.set()
+        await sync_to_async(events.send_events, thread_sensitive=False)(["user-a"], {"type": "message.new"})
+        await asyncio.sleep(0.1)
+
+    with caplog.at_level(logging.ERROR, logger="marketplace.events"):
+        asyncio.run(scenario())
+    [record] = [r for r in caplog.records if r.name == "marketplace.events"]
+    assert "message.new" in record.getMessage() and "user-a" in record.getMessage()
+    assert "Redis went away" in record.exc_text
