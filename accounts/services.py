@@ -466,8 +466,10 @@ def user_badge_set(*, user: User, actor: User, badge: str, verified: bool, reaso
 def user_ban(*, user: User, actor: User, reason: str) -> User:
     """Ban: the account cannot log in, and ``AccountStatusMiddleware`` ends its sessions on
     their next request (they live in Redis, keyed by session, so they cannot be listed per
-    user). Its listings leave public pages through ``public_listings`` at once (the cached
-    pages are retired by listings' subscriber to ``user_status_changed``).
+    user). Its listings leave public pages through ``public_listings`` at once: a database
+    trigger sets their ``seller_banned`` flag in the same transaction (row locks on the
+    seller's listings until commit), and the cached pages are retired by listings'
+    subscriber to ``user_status_changed``.
 
     ``is_active`` is left alone: ``account_status`` is the one source of truth, and with
     ``is_active=False`` Django's backend would refuse the login before the form could say

@@ -117,6 +117,12 @@ class Listing(TriggerManagedFieldsMixin, models.Model):
     seller = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="listings", db_index=False
     )
+    # The seller is banned: the listing is hidden from everyone but staff. Kept by the database
+    # (listings migration 0015: a trigger on accounts_user when account_status changes, and one
+    # on listings when a row is inserted or changes seller), never written by the application.
+    # A column rather than a NOT EXISTS over the banned users, so that the search's partial
+    # indexes hold only visible listings and no query hashes the banned users.
+    seller_banned = models.BooleanField(default=False, db_default=False, editable=False)
     # Indexed by listing_category_status_pub.
     category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="listings", db_index=False)
 
@@ -176,6 +182,7 @@ class Listing(TriggerManagedFieldsMixin, models.Model):
         "search_vector",
         "created_at",
         "updated_at",
+        "seller_banned",
     )
 
     class Meta:
@@ -250,7 +257,7 @@ class Listing(TriggerManagedFieldsMixin, models.Model):
             models.Index(
                 F("published_at").desc(),
                 F("id").desc(),
-                condition=Q(status="active", visibility="public"),
+                condition=Q(status="active", visibility="public", seller_banned=False),
                 name="listings_listing_active_newest",
             ),
             # Search sorted by price, within a currency (forwards for low-to-high, backwards for
@@ -259,7 +266,9 @@ class Listing(TriggerManagedFieldsMixin, models.Model):
                 F("currency"),
                 F("price_cents"),
                 F("id"),
-                condition=Q(status="active", visibility="public", price_cents__isnull=False),
+                condition=Q(
+                    status="active", visibility="public", seller_banned=False, price_cents__isnull=False
+                ),
                 name="listings_listing_active_price",
             ),
             models.Index(F("created_at").desc(), name="listings_listing_created"),
@@ -282,14 +291,28 @@ class Listing(TriggerManagedFieldsMixin, models.Model):
                     output_field=SearchVectorField(),
                 ),
                 Func(F("published_at"), template=PUBLISHED_DAY, output_field=models.DateField()),
-                condition=Q(status="active", visibility="public"),
+                condition=Q(status="active", visibility="public", seller_banned=False),
                 name="listings_listing_title_day",
             ),
             GinIndex(
                 F("search_vector"),
                 Func(F("published_at"), template=PUBLISHED_DAY, output_field=models.DateField()),
-                condition=Q(status="active", visibility="public"),
+                condition=Q(status="active", visibility="public", seller_banned=False),
                 name="listings_listing_search_day",
+            ),
+            # A search's counts and facets within a category (listings.search.facets): one GIN
+            # scan intersects "these words" with "this category" (btree_gin), instead of a
+            # BitmapAnd of every match of the words with every listing of the category.
+            # "search_vector IS NOT NULL" (always true) is implied by a keyword condition and
+            # by nothing else, so a search without keywords never takes this index for its
+            # category alone (a bitmap of the whole category, slower than the btree).
+            GinIndex(
+                F("search_vector"),
+                F("category"),
+                condition=Q(
+                    status="active", visibility="public", seller_banned=False, search_vector__isnull=False
+                ),
+                name="listing_search_category",
             ),
             # Radius search: ll_to_earth(lat, lng) in a GiST index (earthdistance + cube).
             GistIndex(

@@ -13,7 +13,6 @@ from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import AccountStatus, User
 from listings.categories import CATEGORY_TREE_VERSION_KEY, attribute_schema_for, category_tree
 from listings.lifecycle import PUBLISHED_STATUSES, seller_listing_actions
 from listings.models import Favorite, Listing, ListingStatus, ListingVisibility
@@ -23,13 +22,12 @@ from marketplace.pagination import StatusTab, newest_first_page
 def public_listings() -> QuerySet[Listing]:
     """Listings anyone may find: active, public, and not sold by a banned account.
 
-    The banned-seller rule is a NOT EXISTS over the few banned users (partial index
-    accounts_user_not_active), so the planner can still walk a listings index in order and
-    stop at the page's LIMIT instead of joining every listing to its seller.
+    The banned-seller rule is the listing's ``seller_banned`` column, kept by the database
+    from the seller's account status (listings migration 0015). The search's partial indexes
+    hold only the rows this filter keeps, so no query looks at the users.
     """
-    banned_seller = User.objects.filter(pk=OuterRef("seller_id"), account_status=AccountStatus.BANNED)
-    return Listing.objects.filter(status=ListingStatus.ACTIVE, visibility=ListingVisibility.PUBLIC).filter(
-        ~Exists(banned_seller)
+    return Listing.objects.filter(
+        status=ListingStatus.ACTIVE, visibility=ListingVisibility.PUBLIC, seller_banned=False
     )
 
 
@@ -98,7 +96,7 @@ def listing_visible_to(listing: Listing, viewer, share_token: str | None = None)
         return False
     if viewer.is_staff and viewer.is_active:
         return True
-    if listing.seller.account_status == AccountStatus.BANNED:
+    if listing.seller_banned:
         return False
     if viewer.is_authenticated and viewer.pk == listing.seller_id:
         return True
@@ -114,18 +112,22 @@ def listing_is_public(listing: Listing) -> bool:
     return (
         listing.status in PUBLISHED_STATUSES
         and listing.visibility == ListingVisibility.PUBLIC
-        and listing.seller.account_status != AccountStatus.BANNED
+        and not listing.seller_banned
     )
 
 
-def listing_for_viewer(*, slug: str, viewer, share_token: str | None = None) -> Listing:
+def listing_for_viewer(
+    *, slug: str, viewer, share_token: str | None = None, member_annotations: dict | None = None
+) -> Listing:
     """The listing at ``slug`` if ``viewer`` may see it, else ``Http404`` (never 403: a
     hidden listing does not exist). One query: seller and category joined, and for a
-    signed-in viewer ``viewer_favorited`` annotated."""
+    signed-in viewer ``viewer_favorited`` annotated, with ``member_annotations`` (name to
+    expression: a higher app's per-viewer state, such as the follow state) beside it."""
     listings = Listing.objects.select_related("seller", "category").defer("search_vector")
     if viewer.is_authenticated:
         listings = listings.annotate(
-            viewer_favorited=Exists(Favorite.objects.filter(user_id=viewer.pk, listing_id=OuterRef("pk")))
+            viewer_favorited=Exists(Favorite.objects.filter(user_id=viewer.pk, listing_id=OuterRef("pk"))),
+            **(member_annotations or {}),
         )
     try:
         listing = listings.get(slug=slug)
@@ -296,15 +298,12 @@ def favorites_page(*, user, cursor: str | None = None, limit: int = FAVORITES_PA
     at their public URL are shown: reserved and sold ones stay (the card marks them);
     listings made private, unlisted, draft or archived, or whose seller was banned, drop out.
     """
-    favorites = (
-        Favorite.objects.filter(
-            user_id=user.pk,
-            listing__status__in=PUBLISHED_STATUSES,
-            listing__visibility=ListingVisibility.PUBLIC,
-        )
-        .exclude(listing__seller__account_status=AccountStatus.BANNED)
-        .select_related("listing", "listing__category")
-    )
+    favorites = Favorite.objects.filter(
+        user_id=user.pk,
+        listing__status__in=PUBLISHED_STATUSES,
+        listing__visibility=ListingVisibility.PUBLIC,
+        listing__seller_banned=False,
+    ).select_related("listing", "listing__category")
     page = newest_first_page(
         favorites, field="created_at", cursor=cursor, salt=FAVORITES_CURSOR_SALT, limit=limit
     )

@@ -120,6 +120,11 @@ if DB_POOL_MAX_SIZE > 0:
 # changes between transactions, so no server-side cursors (iterator() would hold one open).
 # psycopg 3 sends no named prepared statements unless asked, so nothing else is needed.
 DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool("DB_BEHIND_PGBOUNCER", default=False)
+# Parallel workers per query node (PostgreSQL's max_parallel_workers_per_gather), set on each
+# new connection (marketplace.apps; None: the server's own). 0: the site's queries are short
+# (a search's are 1-50 ms at 1M listings) and run side by side; on 2 cores a Gather's worker
+# start-up and per-worker hash builds made them slower (bench/README.md, "Fourth session").
+DB_PARALLEL_WORKERS = env.int("DB_PARALLEL_WORKERS", default=0)
 # Read replicas (marketplace/db_router.py): one URL or several, comma-separated; `make replica`
 # writes .data/replica.env with its own. Only replica-safe pages read them.
 environ.Env.read_env(BASE_DIR / ".data" / "replica.env")
@@ -277,11 +282,15 @@ SEARCH_RANK_CANDIDATES = env.int("SEARCH_RANK_CANDIDATES", default=200)
 # "Did you mean": the least pg_trgm similarity of a suggested word to the typed one (0.3 at
 # least: the trigram index answers from pg_trgm.similarity_threshold, 0.3 by default).
 SEARCH_SPELLING_MIN_SIMILARITY = env.float("SEARCH_SPELLING_MIN_SIMILARITY", default=0.3)
-# Seconds a listing page's shared fragment lives in Redis (versioned keys retire it sooner).
+# Seconds a listing page's shared fragment, and a visitor's whole page, live in Redis
+# (versioned keys retire them sooner).
 LISTING_PAGE_CACHE_TTL = env.int("LISTING_PAGE_CACHE_TTL", default=300)
 # Seconds the home page's lists (categories, featured, newest) stay cached; any listing change
 # retires them at once (listings.selectors.home_cache_version), a feature expiring within this.
 HOME_CACHE_TTL = env.int("HOME_CACHE_TTL", default=60)
+# Seconds a visitor's (not signed-in) whole search page stays cached under its URL and the
+# home version (any listing change retires it at once); 0: off.
+SEARCH_PAGE_CACHE_TTL = env.int("SEARCH_PAGE_CACHE_TTL", default=60)
 # Analytics events: months kept; older monthly partitions are dropped (or detached).
 EVENTS_RETENTION_MONTHS = env.int("EVENTS_RETENTION_MONTHS", default=13)
 EVENTS_PARTITIONS_AHEAD = env.int("EVENTS_PARTITIONS_AHEAD", default=3)

@@ -43,7 +43,14 @@ class CategoryFacet:
 def count_and_facets(data: dict, form: SearchForm) -> tuple[int, bool, dict, dict]:
     """Total (capped), matches per category (without the category filter) and per
     enum/boolean attribute value (without attribute filters), each over at most COUNT_CAP
-    rows. Without a category filter the total and the category facet come from one query.
+    rows. One to three queries:
+
+    - the category facet, always; without a category filter it also gives the total;
+    - without attribute filters the facet's rows hold every match, so when it stopped short
+      of its cap the total is the sum over the chosen category's subtree (exact, no query);
+      and the attribute facet reads the same rows as the total, so a total still needed and
+      the attribute facet are one query (a zero total needs no attribute facet at all);
+    - otherwise the capped total, then the attribute facet.
 
     Popular searches repeat: the result is cached for SEARCH_FACETS_TTL seconds (counts that
     lag a minute behind are fine; the listings themselves are always read fresh).
@@ -52,6 +59,11 @@ def count_and_facets(data: dict, form: SearchForm) -> tuple[int, bool, dict, dic
     cached = cache.get(cache_key)
     if cached is not None:
         return cached
+    keys = [a["key"] for a in form.attribute_schema if a["type"] in ("enum", "boolean")]
+    # Without attribute filters, "without attribute filters" is the search itself.
+    plain = not any(True for _ in form.attribute_filters())
+    total = None
+    per_value: dict = {}
     with connection.cursor() as cursor:
         broad = filtered_listings(data, WithoutCategory(form))
         sql, params = broad.order_by().values("category_id").query.sql_with_params()
@@ -62,32 +74,64 @@ def count_and_facets(data: dict, form: SearchForm) -> tuple[int, bool, dict, dic
         per_category = {str(category_id): count for category_id, count in cursor.fetchall()}
         if form.category_node is None:
             total = sum(per_category.values())
-        else:
-            matching = filtered_listings(data, form)
-            sql, params = matching.order_by().values("id").query.sql_with_params()
-            cursor.execute(
-                f"SELECT count(*) FROM ({sql} LIMIT %s) AS matches",  # noqa: S608
-                [*params, COUNT_CAP + 1],
-            )
-            total = cursor.fetchone()[0]
+        elif plain and sum(per_category.values()) <= COUNT_CAP:
+            chosen = {str(category_id) for category_id in form.category_node.descendant_ids()}
+            total = sum(count for category_id, count in per_category.items() if category_id in chosen)
 
-        per_value: dict = {}
-        keys = [a["key"] for a in form.attribute_schema if a["type"] in ("enum", "boolean")]
-        if keys:
-            unfiltered = filtered_listings(data, form, with_attributes=False)
-            sql, params = unfiltered.order_by().values("attributes").query.sql_with_params()
-            cursor.execute(
-                f"SELECT entry.key, entry.value, count(*) FROM ({sql} LIMIT %s) AS matches "  # noqa: S608
-                "CROSS JOIN LATERAL jsonb_each(matches.attributes) AS entry "
-                "WHERE entry.key = ANY(%s) GROUP BY 1, 2",
-                [*params, COUNT_CAP, keys],
-            )
-            for key, value, count in cursor.fetchall():
-                # Django's psycopg setup hands jsonb back as text.
-                per_value[(key, json.loads(value) if isinstance(value, str) else value)] = count
+        if keys and plain and total is None:
+            total, per_value = _total_and_values(cursor, filtered_listings(data, form), keys)
+        else:
+            if total is None:
+                matching = filtered_listings(data, form)
+                sql, params = matching.order_by().values("id").query.sql_with_params()
+                cursor.execute(
+                    f"SELECT count(*) FROM ({sql} LIMIT %s) AS matches",  # noqa: S608
+                    [*params, COUNT_CAP + 1],
+                )
+                total = cursor.fetchone()[0]
+            if keys and not (plain and total == 0):
+                unfiltered = filtered_listings(data, form, with_attributes=False)
+                per_value = _values(cursor, unfiltered, keys)
     result = (min(total, COUNT_CAP), total > COUNT_CAP, per_category, per_value)
     cache.set(cache_key, result, FACETS_TTL)
     return result
+
+
+_VALUES_SQL = (
+    "SELECT entry.key, entry.value, count(*) FROM ({rows}) AS matches "
+    "CROSS JOIN LATERAL jsonb_each(matches.attributes) AS entry "
+    "WHERE entry.key = ANY(%s) GROUP BY 1, 2"
+)
+
+
+def _per_value(rows) -> dict:
+    # Django's psycopg setup hands jsonb back as text.
+    return {
+        (key, json.loads(value) if isinstance(value, str) else value): count for key, value, count in rows
+    }
+
+
+def _values(cursor, qs, keys: list[str]) -> dict:
+    """Matches per (key, value) of the enum/boolean ``keys`` over at most COUNT_CAP rows of ``qs``."""
+    sql, params = qs.order_by().values("attributes").query.sql_with_params()
+    cursor.execute(_VALUES_SQL.format(rows=f"{sql} LIMIT %s"), [*params, COUNT_CAP, keys])
+    return _per_value(cursor.fetchall())
+
+
+def _total_and_values(cursor, qs, keys: list[str]) -> tuple[int, dict]:
+    """The capped total of ``qs`` and its attribute facet in one query: the rows are read once
+    (at most COUNT_CAP + 1 of them, materialized), counted, and the first COUNT_CAP of them
+    give the facet, as ``_values`` would."""
+    sql, params = qs.order_by().values("attributes").query.sql_with_params()
+    rows = "SELECT attributes FROM capped LIMIT %s"
+    cursor.execute(
+        f"WITH capped AS MATERIALIZED ({sql} LIMIT %s) "  # noqa: S608 - SQL of the ORM
+        "SELECT NULL, NULL, count(*) FROM capped UNION ALL " + _VALUES_SQL.format(rows=rows),
+        [*params, COUNT_CAP + 1, COUNT_CAP, keys],
+    )
+    found = cursor.fetchall()
+    total = next(count for key, _, count in found if key is None)
+    return total, _per_value(row for row in found if row[0] is not None)
 
 
 def facets_cache_key(data: dict) -> str:

@@ -109,7 +109,11 @@ def _cursor_for(listing: Listing, sort: str, zone: int = 0) -> str:
 
 
 def _relevance_page(
-    matching: QuerySet[Listing], data: dict, capped: bool, title_pool: QuerySet[Listing] | None
+    matching: QuerySet[Listing],
+    data: dict,
+    capped: bool,
+    title_pool: QuerySet[Listing] | None,
+    day_lists: bool = False,
 ) -> tuple[list[Listing], str | None]:
     """One page in the best-match order.
 
@@ -131,16 +135,20 @@ def _relevance_page(
     rows: list[tuple[Listing, int]] = []
     if not after or after.get("zone", 0) == 0:
         ranked = (
-            ranked_candidates(matching, query, now, title_pool) if capped else exhaustive(matching, query)
+            ranked_candidates(matching, query, now, title_pool, day_lists)
+            if capped
+            else exhaustive(matching, query)
         )
         if after:
             ranked = ranked.filter(after_relevance(after["value"], after["id"]))
         rows = [(listing, 0) for listing in cards(ranked)[: PAGE_SIZE + 1]]
         if len(rows) <= PAGE_SIZE and capped:
-            rest = cards(tail(matching, query, now, title_pool))[: PAGE_SIZE + 1 - len(rows)]
+            rest = cards(tail(matching, query, now, title_pool, day_lists))[: PAGE_SIZE + 1 - len(rows)]
             rows += [(listing, 1) for listing in rest]
     else:
-        rest = tail(matching, query, now, title_pool).filter(after_newest(after["value"], after["id"]))
+        rest = tail(matching, query, now, title_pool, day_lists).filter(
+            after_newest(after["value"], after["id"])
+        )
         rows = [(listing, 1) for listing in cards(rest)[: PAGE_SIZE + 1]]
     has_next = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
@@ -193,7 +201,10 @@ def _search(form: SearchForm, data: dict) -> SearchResult:
         title_pool = (
             None if negated else filtered_listings(data, form, radius_box=radius_box, with_keywords=False)
         )
-        rows, next_cursor = _relevance_page(matching, data, capped, title_pool)
+        # Candidate windows by lists of days, except where a category index serves them
+        # (listings.search.ranking._newest_sql).
+        day_lists = form.category_node is None
+        rows, next_cursor = _relevance_page(matching, data, capped, title_pool, day_lists)
         has_next = next_cursor is not None
     else:
         page_qs = _ordered_page(matching, data).select_related("category").only(*CARD_FIELDS)
