@@ -44,6 +44,12 @@ def saved_search_for_token(token: str) -> SavedSearch:
     return saved
 
 
+def follows_listing_seller(viewer) -> Exists:
+    """Whether ``viewer`` (a member) follows the seller of the outer query's listing: an
+    expression to annotate that query with, so the listing page reads it with the listing."""
+    return Exists(Follow.objects.filter(follower_id=viewer.pk, seller_id=OuterRef("seller_id")))
+
+
 def is_following(viewer, seller_id) -> bool:
     """One query for a member; none for a visitor or the seller themself."""
     if not viewer.is_authenticated or viewer.pk == seller_id:

@@ -11,8 +11,7 @@ from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 from django.views.decorators.http import require_safe
 
-from accounts.models import AccountStatus
-from alerts.selectors import is_following
+from alerts.selectors import follows_listing_seller
 from analytics.tracking import EventName, track
 from listings.analytics import listing_event_properties
 from listings.capabilities import listing_capabilities
@@ -27,6 +26,7 @@ from listings.selectors import (
 )
 from listings.view_counts import listing_view_record
 from marketplace.db_router import replica_safe
+from marketplace.page_cache import cache_visitor_page, cached_visitor_page, visitor_page_key
 from offers.selectors import listing_offer_panel
 from reviews.selectors import seller_latest_reviews
 
@@ -47,14 +47,14 @@ def render_shared_parts(listing: Listing) -> dict[str, str]:
     return {name: render_to_string(f"listings/_detail_{name}.html", context) for name in SHARED_PARTS}
 
 
-def shared_parts(listing: Listing) -> dict[str, str]:
+def shared_parts(listing: Listing, key: str | None = None) -> dict[str, str]:
     """The parts of the page every viewer sees alike, from the cache or rendered and cached.
 
     They are rendered without the request, so nothing per-user (CSRF token, favorite state,
     owner tools, messages) can end up in them. Nothing is read for them on a cache hit; a
     review write retires them through the seller's version key (``seller_changed``).
     """
-    key = listing_page_cache_key(listing)
+    key = key or listing_page_cache_key(listing)
     parts = cache.get(key)
     if parts is None:
         parts = render_shared_parts(listing)
@@ -84,34 +84,64 @@ def listing_seo(request, listing: Listing, *, indexable: bool) -> dict:
     }
 
 
-@replica_safe(anonymous_only=True)  # members see their own drafts, favorites, capabilities
-@require_safe
-def listing_detail(request, slug: str, share_token: str | None = None):
-    listing = listing_for_viewer(slug=slug, viewer=request.user, share_token=share_token)
+def render_listing_page(request, listing: Listing, capabilities, share_token: str | None, fragment_key: str):
+    """The page rendered for this viewer around the shared fragment."""
     public = listing_is_public(listing)
-    if share_token is not None and listing.visibility == ListingVisibility.PUBLIC and public:
-        return redirect(listing.get_absolute_url())
-    capabilities = listing_capabilities(request.user, listing, share_token=share_token)
     context = {
         "listing": listing,
-        "shared": shared_parts(listing),
+        "shared": shared_parts(listing, fragment_key),
         "seo": listing_seo(request, listing, indexable=public and share_token is None),
         "capabilities": capabilities,
-        "seller_banned": listing.seller.account_status == AccountStatus.BANNED,
+        "seller_banned": listing.seller_banned,
         "favorited": listing.viewer_favorited,
         "buy_url": reverse("payments:checkout_start", args=[listing.slug]),
         # The checkout resolves the listing by the page's own access rule: an unlisted
         # listing's Buy form carries the share token of the URL it was opened with.
         "share_token": share_token,
         "contact_url": f"{reverse('messaging:new')}?listing={listing.pk}",
-        "edit_url": reverse("sell:listing_edit", args=[listing.pk]),
-        "share_url": request.build_absolute_uri(listing_share_url(listing)),
+        # Owner tools only: not reversed for every visitor.
+        "edit_url": reverse("sell:listing_edit", args=[listing.pk]) if capabilities.is_owner else "",
+        "share_url": request.build_absolute_uri(listing_share_url(listing)) if capabilities.is_owner else "",
         "offer_panel": listing_offer_panel(request.user, listing),
-        "following": not capabilities.is_owner and is_following(request.user, listing.seller_id),
+        "following": not capabilities.is_owner and bool(getattr(listing, "viewer_follows", False)),
     }
     response = render(request, "listings/detail.html", context)
     if not context["seo"]["indexable"]:
         response["X-Robots-Tag"] = "noindex"
+    return response
+
+
+@replica_safe(anonymous_only=True)  # members see their own drafts, favorites, capabilities
+@require_safe
+def listing_detail(request, slug: str, share_token: str | None = None):
+    listing = listing_for_viewer(
+        slug=slug,
+        viewer=request.user,
+        share_token=share_token,
+        # The follow state in the same query (a member's only: a visitor follows no one).
+        member_annotations={"viewer_follows": follows_listing_seller(request.user)}
+        if request.user.is_authenticated
+        else None,
+    )
+    public = listing_is_public(listing)
+    if share_token is not None and listing.visibility == ListingVisibility.PUBLIC and public:
+        return redirect(listing.get_absolute_url())
+    capabilities = listing_capabilities(request.user, listing, share_token=share_token)
+    fragment_key = listing_page_cache_key(listing)
+    # A visitor's whole page (marketplace.page_cache): under the fragment's key, so every
+    # version bump and updated_at move retires it too, and the favorite counter it shows (kept
+    # by a trigger that leaves updated_at alone). Not with a query string: those pages are
+    # rare, and each would be a key of its own.
+    page_key = None if request.GET else visitor_page_key(request, f"{fragment_key}:f{listing.favorite_count}")
+    cached = cached_visitor_page(request, page_key) if page_key else None
+    if cached is not None:
+        response = cached[0]
+    else:
+        response = render_listing_page(request, listing, capabilities, share_token, fragment_key)
+        if page_key:
+            cache_visitor_page(
+                request, page_key, response, settings.LISTING_PAGE_CACHE_TTL, headers=["X-Robots-Tag"]
+            )
     if request.method == "GET" and not capabilities.is_owner:
         listing_view_record(listing.pk)
         track(request, EventName.LISTING_VIEWED, **listing_event_properties(listing))

@@ -1,21 +1,32 @@
 """The listing page: who may see what, what it shows, its cached fragment and query counts."""
 
+import re
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.messages import INFO as MESSAGE_INFO
+from django.contrib.messages.storage.fallback import FallbackStorage
 from django.core.cache import cache
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, transaction
+from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from django_redis import get_redis_connection
 
 from accounts.models import AccountStatus
+from accounts.services import user_ban
 from listings.categories import bump_category_tree_version
 from listings.models import Listing
+from listings.moderation import listing_take_down
+from listings.photos import photo_add, photo_delete, photo_make_primary
 from listings.selectors import listing_page_cache_key
 from listings.services import listing_changed, seller_changed
+from marketplace.page_cache import visitor_page_key
 from reviews.models import Review
+from reviews.services import reviews_publish_due
 from tests.factories import (
     CategoryFactory,
     FavoriteFactory,
@@ -24,6 +35,8 @@ from tests.factories import (
     SellerFactory,
     UserFactory,
 )
+from tests.images import image_bytes
+from tests.moderation.helpers import staff_in
 
 pytestmark = pytest.mark.django_db
 
@@ -461,6 +474,111 @@ def test_a_version_key_lost_from_redis_never_brings_back_an_old_fragment(
     assert "$90.00" in page(client, listing).content.decode()
 
 
+# Every change a visitor must see at once, through the service that makes it (the cached
+# fragment is read first each time, so a stale key would show the old page).
+def test_a_photo_change_shows_at_once(client, seller, settings, tmp_path, django_capture_on_commit_callbacks):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    listing = make_listing(seller=seller)
+    with django_capture_on_commit_callbacks(execute=True):
+        first = photo_add(listing=listing, actor=seller, upload=SimpleUploadedFile("a.jpg", image_bytes()))
+    assert first["url"] in page(client, listing).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        second = photo_add(
+            listing=listing, actor=seller, upload=SimpleUploadedFile("b.jpg", image_bytes(color="red"))
+        )
+        photo_make_primary(listing=listing, actor=seller, photo_id=second["id"])
+    html = page(client, listing).content.decode()
+    assert html.index(second["url"]) < html.index(first["url"])  # the new primary comes first
+    with django_capture_on_commit_callbacks(execute=True):
+        photo_delete(listing=listing, actor=seller, photo_id=first["id"])
+    assert first["url"] not in page(client, listing).content.decode()
+
+
+def test_a_take_down_and_a_seller_ban_hide_a_cached_page_at_once(
+    client, seller, django_capture_on_commit_callbacks
+):
+    taken, kept = make_listing(seller=seller), make_listing(seller=seller)
+    assert page(client, taken).status_code == 200 and page(client, kept).status_code == 200  # cached
+    with django_capture_on_commit_callbacks(execute=True):
+        listing_take_down(listing=taken, actor=staff_in("Moderator"), reason="Counterfeit goods listed.")
+    assert page(client, taken).status_code == 404
+    assert page(client, kept).status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        user_ban(
+            user=seller, actor=UserFactory(is_staff=True, is_superuser=True), reason="Fraud reported twice."
+        )
+    assert page(client, kept).status_code == 404
+
+
+def test_a_review_published_when_its_window_closes_shows_on_a_cached_page_at_once(
+    client, seller, django_capture_on_commit_callbacks
+):
+    listing = make_listing(seller=seller)
+    review_of(
+        seller, rating=4, comment="Quick and friendly.", published_at=None, window_closes_at=timezone.now()
+    )
+    assert "No reviews yet" in page(client, listing).content.decode()  # cached without it
+    with django_capture_on_commit_callbacks(execute=True):
+        assert reviews_publish_due() == 1
+    html = page(client, listing).content.decode()
+    assert "Quick and friendly." in html and "4.0 out of 5" in html
+
+
+# --- The whole page for visitors who are not signed in ---------------------------------------
+def nonces_in(response) -> tuple[set[str], str]:
+    """The nonces of the page's script tags, and the one its CSP header allows."""
+    header = response["Content-Security-Policy"]
+    allowed = header.split("'nonce-", 1)[1].split("'", 1)[0]
+    return set(re.findall(r'nonce="([^"]+)"', response.content.decode())), allowed
+
+
+def test_a_visitors_page_is_served_whole_from_the_cache_with_a_fresh_nonce(client, django_assert_num_queries):
+    listing = make_listing(title="Whole page desk")
+    first = page(client, listing)
+    with django_assert_num_queries(1):  # the access check only: no reviews, no tree, no render
+        second = page(client, listing)
+    (first_nonces, first_allowed), (second_nonces, second_allowed) = nonces_in(first), nonces_in(second)
+    assert first_nonces == {first_allowed} and second_nonces == {second_allowed}
+    assert first_allowed != second_allowed  # a nonce is never served twice
+    assert second.content.decode().replace(second_allowed, "N") == first.content.decode().replace(
+        first_allowed, "N"
+    )
+    assert "csrfmiddlewaretoken" not in second.content.decode() and "csrftoken" not in second.cookies
+
+
+def test_the_favorite_counter_a_visitor_sees_is_never_stale(client):
+    """A trigger keeps the counter without moving ``updated_at``: the count is in the key."""
+    listing = make_listing()
+    assert "<span data-favorite-count>0</span>" in page(client, listing).content.decode()
+    FavoriteFactory(listing=listing)
+    assert "<span data-favorite-count>1</span>" in page(client, listing).content.decode()
+
+
+def test_members_query_strings_and_flash_messages_never_use_the_visitors_page(client, seller):
+    listing = make_listing(seller=seller)
+    visitor_page = page(client, listing).content.decode()  # cached for visitors
+
+    html = client.get(listing.get_absolute_url(), {"q": "lamp"}).content.decode()
+    assert 'value="lamp"' in html  # the header's search box, rendered for this request
+
+    member = UserFactory()
+    client.force_login(member)
+    html = page(client, listing).content.decode()
+    assert html != visitor_page and "favorite-form" in html and "csrfmiddlewaretoken" in html
+    client.force_login(seller)
+    html = page(client, listing).content.decode()
+    assert "Your listing" in html and "Edit listing" in html
+    client.logout()  # "You have been logged out"-style messages are shown to this visitor only
+
+    request = RequestFactory().get(listing.get_absolute_url())
+    request.user = AnonymousUser()
+    request.session = {}
+    messages = FallbackStorage(request)
+    request._messages = messages
+    messages.add(MESSAGE_INFO, "Only for you.")
+    assert visitor_page_key(request, "k") is None
+
+
 # --- Query counts ---------------------------------------------------------------------
 def listing_with(count: int, seller):
     listing = make_listing(
@@ -492,11 +610,11 @@ def test_query_counts_signed_in(client, desks, seller, django_assert_num_queries
     Listing.objects.filter(pk=listing.pk).update(category=desks)
     client.force_login(UserFactory())
     page(client, make_listing(category=desks))  # warms the category tree
-    # Cold: user, listing (+ favorite state), reviews, whether the member follows the seller.
-    with django_assert_num_queries(4):
-        assert page(client, listing).status_code == 200
-    # Cached: user, listing, follow state.
+    # Cold: user, listing (+ favorite and follow state), reviews.
     with django_assert_num_queries(3):
+        assert page(client, listing).status_code == 200
+    # Cached: user, listing (+ favorite and follow state).
+    with django_assert_num_queries(2):
         assert page(client, listing).status_code == 200
 
 
