@@ -44,17 +44,23 @@ def saved_search_for_token(token: str) -> SavedSearch:
     return saved
 
 
+def _follows(viewer, seller_id):
+    """The follow of ``seller_id`` (an id or an outer reference) by ``viewer``: the one rule
+    both readers below ask."""
+    return Follow.objects.filter(follower_id=viewer.pk, seller_id=seller_id)
+
+
 def follows_listing_seller(viewer) -> Exists:
     """Whether ``viewer`` (a member) follows the seller of the outer query's listing: an
     expression to annotate that query with, so the listing page reads it with the listing."""
-    return Exists(Follow.objects.filter(follower_id=viewer.pk, seller_id=OuterRef("seller_id")))
+    return Exists(_follows(viewer, OuterRef("seller_id")))
 
 
 def is_following(viewer, seller_id) -> bool:
     """One query for a member; none for a visitor or the seller themself."""
     if not viewer.is_authenticated or viewer.pk == seller_id:
         return False
-    return Follow.objects.filter(follower_id=viewer.pk, seller_id=seller_id).exists()
+    return _follows(viewer, seller_id).exists()
 
 
 def following_feed(*, user, cursor: str | None, limit: int = FEED_PAGE_SIZE) -> KeysetPage:

@@ -22,9 +22,11 @@ belongs on the job queue instead.
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from asgiref.sync import SyncToAsync
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
@@ -147,10 +149,6 @@ _pushes: set = set()
 def _server_loop():
     """The running event loop that handed this thread its work (asgiref's ``SyncToAsync``
     records it), or None outside a server's loop."""
-    import os
-
-    from asgiref.sync import SyncToAsync
-
     local = SyncToAsync.threadlocal
     loop = getattr(local, "main_event_loop", None)
     if loop is None or getattr(local, "main_event_loop_pid", None) != os.getpid():
