@@ -6,25 +6,22 @@ fresh one on every hit, once these are ruled out (``visitor_page_key`` answers N
 signed-in viewer (capabilities, favorite and follow state, CSRF tokens, the header), flash
 messages waiting to be shown. A page that handed out a CSRF token while rendering is never
 stored. The caller's key names what the page shows (versions, rows' ``updated_at``, the query);
-``visitor_page_key`` adds the scheme, host and path (canonical URLs) and the static assets'
-URLs (a deploy never serves a page that links to files that are gone).
+``visitor_page_key`` adds the scheme, host and path (canonical URLs) and the static
+manifest's hash (a deploy never serves a page that links to files that are gone).
 """
 
-import functools
 import hashlib
 
 from django.contrib.messages import get_messages
+from django.contrib.staticfiles.storage import staticfiles_storage
 from django.core.cache import cache
 from django.http import HttpResponse
-from django.templatetags.static import static
-
-# The static files the pages link to (base.html and the cached pages' own scripts).
-PAGE_ASSETS = ("css/site.css", "img/favicon.svg", "js/favorite.js", "js/messaging.js")
 
 
-@functools.cache
 def _assets_fingerprint() -> str:
-    return "|".join(static(path) for path in PAGE_ASSETS)
+    """The static manifest's hash (every hashed file name; a deploy that changes any asset
+    changes it), or "" without a manifest (development: static URLs are not hashed)."""
+    return getattr(staticfiles_storage, "manifest_hash", "") or ""
 
 
 def visitor_page_key(request, what: str) -> str | None:

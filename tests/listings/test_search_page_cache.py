@@ -90,3 +90,25 @@ def test_a_ttl_of_zero_turns_it_off(client, settings, django_assert_max_num_quer
     search(client)
     ListingFactory(title="Walnut chair")  # no service, no version bump
     assert "Walnut chair" in search(client).content.decode()
+
+
+def test_a_deploy_that_changes_any_static_file_changes_the_visitor_page_key(monkeypatch, rf):
+    """Cached pages link to hashed static files: a new manifest (any asset changed) must not
+    serve a page that links to files that are gone."""
+    from django.contrib.auth.models import AnonymousUser
+    from django.contrib.messages.storage.fallback import FallbackStorage
+    from django.contrib.staticfiles.storage import staticfiles_storage
+
+    from marketplace.page_cache import visitor_page_key
+
+    request = rf.get("/search/?q=desk")
+    request.user = AnonymousUser()
+    request.session = {}
+    request._messages = FallbackStorage(request)
+    staticfiles_storage.exists("x")  # the lazy storage set up, so its instance can be patched
+    storage = staticfiles_storage._wrapped
+    monkeypatch.setattr(storage, "manifest_hash", "a1", raising=False)
+    before = visitor_page_key(request, "search-page:v1")
+    monkeypatch.setattr(storage, "manifest_hash", "b2", raising=False)
+    after = visitor_page_key(request, "search-page:v1")
+    assert before is not None and after is not None and before != after
