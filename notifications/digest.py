@@ -5,8 +5,9 @@ unread messages are picked). Run by the periodic job ``notifications.mail_unread
 
 Safe to run twice at once: the messages are locked ``FOR UPDATE SKIP LOCKED`` (a concurrent run
 takes the others), and each picked message gets a ``MessageEmail`` row (its primary key is the
-message) in the same transaction as the queued email, so a message is never mailed twice and
-a run that fails mails nothing and marks nothing. The email carries no message text (no
+message) in the same transaction as the queued email. A message a concurrent run mailed and
+committed while this run waited is dropped after the lock (read again then), so a message is
+never mailed twice and a run that fails mails nothing and marks nothing. The email carries no message text (no
 contact details leak by email; the conversation page masks them as usual).
 """
 
@@ -148,6 +149,16 @@ def mail_unread_messages(*, now: datetime | None = None, batch: int = BATCH) -> 
             )
             if not picked:
                 return handled
+            locked = len(picked)
+            # The statement's snapshot predates the lock it waited for: a run that held one of
+            # these rows may have committed its MessageEmail since (a lock without an update
+            # makes no re-check). Holding the locks now, a fresh read sees every such claim.
+            claimed = set(
+                MessageEmail.objects.filter(message_id__in=[m.pk for m in picked]).values_list(
+                    "message_id", flat=True
+                )
+            )
+            picked = [message for message in picked if message.pk not in claimed]
             for digest in _threads(picked).values():
                 recipient = digest.recipient
                 wanted = (
@@ -178,5 +189,5 @@ def mail_unread_messages(*, now: datetime | None = None, batch: int = BATCH) -> 
                         email=lambda headers, digest=digest: _mail(digest, headers),
                     )
             handled += len(picked)
-        if len(picked) < batch:
+        if locked < batch:
             return handled

@@ -133,6 +133,9 @@ ANALYZED_TABLES = (
     "accounts_user",
     "listings_category",
     "listings_listing",
+    # Filled by listings' trigger from the bulk listings' number attributes; left to the
+    # statistics of whatever rows an earlier test committed, its range estimate is anyone's guess.
+    "listings_listing_number",
     "messaging_conversation",
     "messaging_message",
     "notifications_notification",
@@ -221,6 +224,13 @@ def sql_indexes(sql: str, params) -> set[str]:
     return index_names(json.loads(plan) if isinstance(plan, str) else plan)
 
 
+# Both GIN indexes of searchable listings' words answer the words alone: (words, publication
+# day) of listings migration 0014 and (words, category) of 0016. Which one the planner takes
+# turns on each index's own statistics (GIN keeps them in its metapage, updated by VACUUM),
+# so a test asks for either, never for a sequential scan or the plain btree indexes.
+WORDS_INDEXES = frozenset({"listings_listing_search_day", "listing_search_category"})
+
+
 def public_active():
     # What anyone may find, as the site asks for it: the partial search indexes hold only
     # these rows (not sold by a banned seller: listings migration 0015).
@@ -291,9 +301,7 @@ def test_full_text_search(bulk):
         .annotate(rank=SearchRank(F("search_vector"), query))
         .order_by("-rank", "-published_at")[:24]
     )
-    # The (words, publication day) GIN index of searchable listings (listings migration 0014)
-    # answers the words alone too, and is smaller than listings_listing_search.
-    assert "listings_listing_search_day" in orm_indexes(queryset)
+    assert WORDS_INDEXES & orm_indexes(queryset)
     assert queryset.count() > 0
 
 
@@ -408,10 +416,10 @@ def test_app_home_featured_listings(bulk):
     ("params", "index"),
     [
         ({"category": f"{TAG}-category-3"}, "listing_category_status_pub"),
-        ({"q": "vintage heirloom"}, "listings_listing_search_day"),
-        # Accents folded by the marketplace_search configuration, OR grouped first: same index.
-        ({"q": "víntage hèirloom"}, "listings_listing_search_day"),
-        ({"q": "heirloom chair OR lamp"}, "listings_listing_search_day"),
+        ({"q": "vintage heirloom"}, WORDS_INDEXES),
+        # Accents folded by the marketplace_search configuration, OR grouped first: same indexes.
+        ({"q": "víntage hèirloom"}, WORDS_INDEXES),
+        ({"q": "heirloom chair OR lamp"}, WORDS_INDEXES),
         ({"category": f"{TAG}-category-3", "attr_material": ["Walnut"]}, "listings_listing_attributes"),
         # A number range reads listings_listing_number (listings migration 0012): its
         # (key, value) index finds a narrow range (here a few rows) before any listing is read.
@@ -444,4 +452,5 @@ def test_app_home_featured_listings(bulk):
 )
 def test_app_search_page(bulk, params, index):
     form = search_form(**params)
-    assert index in app_listing_page_indexes(lambda: run_search(form))
+    wanted = index if isinstance(index, frozenset) else {index}
+    assert wanted & app_listing_page_indexes(lambda: run_search(form))
