@@ -18,6 +18,7 @@ uncounted event is logged (logger ``marketplace.ratelimit``). Per limit, the rea
   infrastructure fault into members' errors; staff tools clean up abuse afterwards.
 """
 
+import contextlib
 import hashlib
 import ipaddress
 import logging
@@ -91,6 +92,13 @@ class RateLimit:
             logger.warning("rate limit %s: event not counted, Redis unavailable", self.scope)
             return 0
         return count
+
+    def uncount(self, identity: str) -> None:
+        """Take back one event counted by ``hit`` in this window (it turned out not to be one:
+        a retry of a stored message). A window that ended meanwhile is left alone."""
+        key = self._key(identity, _now())
+        with contextlib.suppress(ValueError):  # the window's key expired: nothing to take back
+            cache.decr(key)
 
     def reset(self, identity: str) -> None:
         cache.delete(self._key(identity, _now()))

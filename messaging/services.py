@@ -243,7 +243,9 @@ def message_send(
         blocked = refresh_pair_standing(sender, recipient)  # fresh: a socket holds both for hours
         ensure_can_transact(sender)
         _ensure_can_reach(sender, recipient, blocked=blocked)
-        if limit.exceeded(identity):
+        # Counted before the INSERT, in the one round trip that also answers "over the limit?"
+        # (an attempt past the limit counts too: its window refuses to the end anyway).
+        if limit.hit(identity) > limit.limit:
             raise ServiceError(message_rate_limit_message(limit.retry_after()), code=ErrorCode.RATE_LIMITED)
     except ServiceError:
         # A retry of a message stored before the refusal (a block, the rate limit since) gets
@@ -267,9 +269,9 @@ def message_send(
         stored = _stored_retry(conversation=conversation, sender=sender, client_id=client_id)
         if stored is None:
             raise
+        limit.uncount(identity)
         return stored, False
     _announce_message(message, conversation)  # after the caller's commit, or now
-    limit.hit(identity)
     return message, True
 
 

@@ -303,6 +303,20 @@ def test_the_rate_limit_holds_per_sender(pair, settings):
     assert send(conversation, seller, "Reply")[1]
 
 
+def test_a_retry_under_the_limit_uses_none_of_it(pair, settings):
+    settings.MESSAGE_RATE_PER_MINUTE = 3
+    conversation, buyer, _ = pair
+    first, _ = send(conversation, buyer, "One")
+    send(conversation, buyer, "Two")
+    for _ in range(3):  # the page resent it: found by its client id after the INSERT
+        assert send(conversation, buyer, first.message, first.client_id) == (first, False)
+    assert send(conversation, buyer, "Three")[1]
+    with pytest.raises(ServiceError) as refused:
+        send(conversation, buyer, "Four")
+    assert refused.value.code == ErrorCode.RATE_LIMITED
+    assert Message.objects.filter(sender=buyer).count() == 3
+
+
 # --- read marks, catch-up, badge -------------------------------------------------------------------
 def test_mark_read_marks_the_other_partys_messages(pair, django_capture_on_commit_callbacks):
     conversation, buyer, seller = pair
