@@ -241,6 +241,7 @@ class Stats:
         self.server_pids: list[int] = []
         self.warmup: set[str] = set()  # sent in the warm-up: checked for loss, not timed
         self.cpu_sending: float = 0.0  # the servers' CPU seconds from the first send to the end
+        self.client_cpu_sending: float = 0.0  # the bench client's own CPU seconds, same span
 
 
 async def run_clients(args, clients: list[dict], ports: list[int], stats: Stats) -> None:
@@ -305,6 +306,7 @@ async def run_clients(args, clients: list[dict], ports: list[int], stats: Stats)
             await asyncio.sleep(delay)
         if n == warmup:
             cpu_before_sending = sum(cpu_seconds(pid) for pid in stats.server_pids)
+            client_cpu_before = cpu_seconds(os.getpid())
         pair = n % pairs
         side = turn[pair] % 2
         turn[pair] += 1
@@ -331,6 +333,7 @@ async def run_clients(args, clients: list[dict], ports: list[int], stats: Stats)
         await asyncio.sleep(0.2)
     await asyncio.sleep(0.5)  # late duplicates
     stats.cpu_sending = sum(cpu_seconds(pid) for pid in stats.server_pids) - cpu_before_sending
+    stats.client_cpu_sending = cpu_seconds(os.getpid()) - client_cpu_before
     held = sum(1 for ws in sockets if ws is not None and ws.state.name == "OPEN")
     print(f"sockets still open at the end: {held}/{len(clients)}", flush=True)
     stats.connect_total = connect_total
@@ -394,6 +397,11 @@ def report(stats: Stats, args, memory_before, memory_after) -> None:
             f"server CPU from the first timed send to the end: {stats.cpu_sending:.1f} s in all, "
             f"{stats.cpu_sending / max(1, len(stats.sent_at) - len(stats.warmup)) * 1000:.2f} ms per "
             "message sent after the warm-up"
+        )
+        print(
+            f"bench client CPU over the same time (on the same cores): {stats.client_cpu_sending:.1f} s, "
+            f"{stats.client_cpu_sending / max(1, len(stats.sent_at) - len(stats.warmup)) * 1000:.2f} ms "
+            "per message"
         )
     for (pid, before), after in zip(memory_before, memory_after, strict=True):
         print(f"server pid {pid}: RSS {before:.0f} MB before connecting, {after:.0f} MB after the run")

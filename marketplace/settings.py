@@ -193,7 +193,7 @@ SESSION_CACHE_ALIAS = "default"
 # nothing for a process that is not listening; the pages catch up from the database on every
 # (re)connect, and messaging.consumers.RedisWatch closes the sockets when Redis goes away.
 CHANNEL_LAYER_BACKEND = env.str(
-    "CHANNEL_LAYER_BACKEND", default="channels_redis.pubsub.RedisPubSubChannelLayer"
+    "CHANNEL_LAYER_BACKEND", default="marketplace.channel_layer.PipelinedPubSubChannelLayer"
 )
 CHANNEL_LAYERS = {
     "default": {

@@ -109,7 +109,12 @@ class RedisWatch:
 
     @staticmethod
     def watched() -> bool:
-        return settings.CHANNEL_LAYERS["default"]["BACKEND"].startswith("channels_redis.")
+        """Whether the channel layer lives in Redis (channels_redis's layers and ours built on them)."""
+        from channels.layers import get_channel_layer
+        from channels_redis.core import RedisChannelLayer
+        from channels_redis.pubsub import RedisPubSubChannelLayer
+
+        return isinstance(get_channel_layer(), RedisChannelLayer | RedisPubSubChannelLayer)
 
     def key(self) -> str:
         return f"{settings.CHANNEL_LAYERS['default']['CONFIG'].get('prefix', 'asgi')}:{self.KEY}"
