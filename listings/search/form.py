@@ -11,6 +11,7 @@ from listings.categories import attribute_schema_for, category_tree
 from listings.cities import CITIES, CITIES_BY_SLUG
 from listings.models import PricingType
 from marketplace.money import parse_amount
+from marketplace.widgets import FastSelect
 
 MAX_RADIUS_KM = 20_000
 CURSOR_SALT = "listings.search.cursor"
@@ -26,14 +27,14 @@ SORTS = {
 
 class SearchForm(forms.Form):
     q = forms.CharField(label="Keywords", max_length=200, required=False)
-    category = forms.CharField(label="Category", max_length=100, required=False, widget=forms.Select)
+    category = forms.CharField(label="Category", max_length=100, required=False, widget=FastSelect)
     min_price = forms.CharField(label="Min price", max_length=20, required=False)
     max_price = forms.CharField(label="Max price", max_length=20, required=False)
-    currency = forms.ChoiceField(label="Currency", required=False)
+    currency = forms.ChoiceField(label="Currency", required=False, widget=FastSelect)
     pricing_type = forms.ChoiceField(
-        label="Pricing", required=False, choices=[("", "Any")] + list(PricingType.choices)
+        label="Pricing", required=False, choices=[("", "Any")] + list(PricingType.choices), widget=FastSelect
     )
-    near = forms.ChoiceField(label="Near", required=False)
+    near = forms.ChoiceField(label="Near", required=False, widget=FastSelect)
     lat = forms.DecimalField(
         label="Latitude", required=False, min_value=-90, max_value=90, max_digits=10, decimal_places=7
     )
@@ -41,7 +42,7 @@ class SearchForm(forms.Form):
         label="Longitude", required=False, min_value=-180, max_value=180, max_digits=11, decimal_places=7
     )
     radius_km = forms.IntegerField(label="Within (km)", required=False, min_value=1, max_value=MAX_RADIUS_KM)
-    sort = forms.ChoiceField(label="Sort by", required=False, choices=list(SORTS.items()))
+    sort = forms.ChoiceField(label="Sort by", required=False, choices=list(SORTS.items()), widget=FastSelect)
     cursor = forms.CharField(required=False, widget=forms.HiddenInput)
     # "Search instead for <the words as typed>": no automatic spelling correction.
     exact = forms.BooleanField(required=False, widget=forms.HiddenInput)
