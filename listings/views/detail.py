@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.cache import cache
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -23,6 +24,8 @@ from listings.selectors import (
     listing_page_cache_key,
     listing_page_data,
     listing_share_url,
+    listing_visible_to,
+    listing_visitor_stamp,
 )
 from listings.view_counts import listing_view_record
 from marketplace.db_router import replica_safe
@@ -111,9 +114,48 @@ def render_listing_page(request, listing: Listing, capabilities, share_token: st
     return response
 
 
+def visitor_page_key_of(request, listing: Listing, fragment_key: str | None = None) -> str | None:
+    """The key of a visitor's whole listing page (``marketplace.page_cache``), or None when
+    this request's page is not the visitors' one. Under the fragment's key, so every version
+    bump and ``updated_at`` move retires it too, and the favorite counter it shows (kept by a
+    trigger that leaves ``updated_at`` alone). Not with a query string: those pages are rare,
+    and each would be a key of its own."""
+    if request.GET:
+        return None
+    fragment_key = fragment_key or listing_page_cache_key(listing)
+    return visitor_page_key(request, f"{fragment_key}:f{listing.favorite_count}")
+
+
+def cached_page_for_visitor(request, slug: str):
+    """A visitor's page at ``slug`` from the cache, checked against the listing read fresh
+    (``listing_visitor_stamp``, one plain query: a take-down or a ban is a 404 at once), or
+    None when it must be rendered. Raises Http404 as ``listing_for_viewer`` does."""
+    stamp = listing_visitor_stamp(slug)
+    if stamp is None or not listing_visible_to(stamp, request.user):
+        raise Http404("No such listing.")
+    page_key = visitor_page_key_of(request, stamp)
+    cached = cached_visitor_page(request, page_key) if page_key else None
+    if cached is None:
+        return None
+    record_view(request, stamp)
+    return cached[0]
+
+
+def record_view(request, listing: Listing) -> None:
+    """Count the view and record the analytics event (not for the owner's own views)."""
+    listing_view_record(listing.pk)
+    track(request, EventName.LISTING_VIEWED, **listing_event_properties(listing))
+
+
 @replica_safe(anonymous_only=True)  # members see their own drafts, favorites, capabilities
 @require_safe
 def listing_detail(request, slug: str, share_token: str | None = None):
+    if share_token is None and not request.user.is_authenticated and not request.GET:
+        # A visitor's page is most often in the cache whole: what the hit needs is read in one
+        # plain query; a miss reads the listing again below, with its seller and category.
+        cached = cached_page_for_visitor(request, slug)
+        if cached is not None:
+            return cached
     listing = listing_for_viewer(
         slug=slug,
         viewer=request.user,
@@ -128,11 +170,7 @@ def listing_detail(request, slug: str, share_token: str | None = None):
         return redirect(listing.get_absolute_url())
     capabilities = listing_capabilities(request.user, listing, share_token=share_token)
     fragment_key = listing_page_cache_key(listing)
-    # A visitor's whole page (marketplace.page_cache): under the fragment's key, so every
-    # version bump and updated_at move retires it too, and the favorite counter it shows (kept
-    # by a trigger that leaves updated_at alone). Not with a query string: those pages are
-    # rare, and each would be a key of its own.
-    page_key = None if request.GET else visitor_page_key(request, f"{fragment_key}:f{listing.favorite_count}")
+    page_key = visitor_page_key_of(request, listing, fragment_key)
     cached = cached_visitor_page(request, page_key) if page_key else None
     if cached is not None:
         response = cached[0]
@@ -143,6 +181,5 @@ def listing_detail(request, slug: str, share_token: str | None = None):
                 request, page_key, response, settings.LISTING_PAGE_CACHE_TTL, headers=["X-Robots-Tag"]
             )
     if request.method == "GET" and not capabilities.is_owner:
-        listing_view_record(listing.pk)
-        track(request, EventName.LISTING_VIEWED, **listing_event_properties(listing))
+        record_view(request, listing)
     return response

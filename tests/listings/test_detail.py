@@ -22,7 +22,7 @@ from listings.categories import bump_category_tree_version
 from listings.models import Listing
 from listings.moderation import listing_take_down
 from listings.photos import photo_add, photo_delete, photo_make_primary
-from listings.selectors import listing_page_cache_key
+from listings.selectors import listing_page_cache_key, listing_visitor_stamp
 from listings.services import listing_changed, seller_changed
 from marketplace.page_cache import visitor_page_key
 from reviews.models import Review
@@ -546,6 +546,32 @@ def test_a_visitors_page_is_served_whole_from_the_cache_with_a_fresh_nonce(clien
     assert "csrfmiddlewaretoken" not in second.content.decode() and "csrftoken" not in second.cookies
 
 
+def test_a_visitors_stamp_is_what_the_cached_page_reads_in_one_query(seller, django_assert_num_queries):
+    listing = make_listing(seller=seller)
+    listing = Listing.objects.select_related("seller", "category").get(pk=listing.pk)
+    expected_key = listing_page_cache_key(listing)
+    with django_assert_num_queries(1):
+        stamp = listing_visitor_stamp(listing.slug)
+        assert (stamp.pk, stamp.slug, stamp.seller_id, stamp.status, stamp.visibility) == (
+            listing.pk,
+            listing.slug,
+            listing.seller_id,
+            listing.status,
+            listing.visibility,
+        )
+        assert (stamp.seller_banned, stamp.share_token, stamp.favorite_count) == (
+            False,
+            listing.share_token,
+            0,
+        )
+        assert stamp.updated_at == listing.updated_at
+        assert stamp.seller.updated_at == listing.seller.updated_at
+        assert stamp.category.slug == listing.category.slug
+        assert listing_page_cache_key(stamp) == expected_key
+    assert stamp.description == listing.description  # a field it left out: read when asked
+    assert listing_visitor_stamp("no-such-listing") is None
+
+
 def test_the_favorite_counter_a_visitor_sees_is_never_stale(client):
     """A trigger keeps the counter without moving ``updated_at``: the count is in the key."""
     listing = make_listing()
@@ -596,10 +622,11 @@ def test_query_counts_anonymous(client, desks, seller, django_assert_num_queries
     listing = listing_with(count, seller)
     Listing.objects.filter(pk=listing.pk).update(category=desks)
     cache.delete_pattern("*")
-    # Cold: listing (seller and category joined), category tree, reviews.
-    with django_assert_num_queries(3):
+    # Cold: the listing's stamp (a miss), the listing (seller and category joined), category
+    # tree, reviews.
+    with django_assert_num_queries(4):
         assert page(client, listing).status_code == 200
-    # Cached: the listing row only (the access check always reads it fresh).
+    # Cached: the listing's stamp only (the access check always reads it fresh).
     with django_assert_num_queries(1):
         assert page(client, listing).status_code == 200
 
