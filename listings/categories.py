@@ -70,15 +70,26 @@ def _build_category_tree() -> CategoryTree:
     return CategoryTree(roots=roots, by_id=by_id, by_slug={node.slug: node for node in nodes})
 
 
+# The last tree this process read, with its version: a version names one tree for good (a
+# change bumps it), so the process keeps it instead of reading and unpickling it again (every
+# search page asks for it). Read-only: callers never change a node.
+_last_tree: tuple[object, CategoryTree] | None = None
+
+
 def category_tree() -> CategoryTree:
-    """The whole tree, one query on a cache miss; cached in Redis under a versioned key."""
+    """The whole tree, one query on a cache miss; cached in Redis under a versioned key, and in
+    the process for the version it was read under (one Redis read per call: the version)."""
+    global _last_tree
     # A lost version key restarts from the clock, never from a number an old tree was filed under.
     version = cache.get_or_set(CATEGORY_TREE_VERSION_KEY, time.time_ns, timeout=None)
+    if _last_tree is not None and _last_tree[0] == version:
+        return _last_tree[1]
     key = f"category-tree:v{version}"
     tree = cache.get(key)
     if tree is None:
         tree = on_primary(_build_category_tree)  # filed under the current version: never stale rows
         cache.set(key, tree, CATEGORY_TREE_TTL)
+    _last_tree = (version, tree)
     return tree
 
 

@@ -227,9 +227,10 @@ def listing_page_cache_key(listing: Listing) -> str:
     found = cache.get_many(keys)
     for key in keys:
         if key not in found:
-            # A fresh value, never one used before the key was evicted or expired.
-            initial = 1 if key == CATEGORY_TREE_VERSION_KEY else time.time_ns()
-            cache.add(key, initial, timeout=None if key == CATEGORY_TREE_VERSION_KEY else VERSION_TTL)
+            # A fresh value, never one used before the key was evicted or expired (the tree's
+            # too, as listings.categories.category_tree starts it: a process keeps the tree it
+            # read under a version, so a version must never name two trees).
+            cache.add(key, time.time_ns(), timeout=None if key == CATEGORY_TREE_VERSION_KEY else VERSION_TTL)
             found[key] = cache.get(key)
     listing_version, seller_version, tree_version = (found[key] for key in keys)
     stamps = f"{int(listing.updated_at.timestamp() * 1e6)}.{int(listing.seller.updated_at.timestamp() * 1e6)}"

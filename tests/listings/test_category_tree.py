@@ -56,3 +56,45 @@ def test_a_category_saved_in_the_admin_shows_in_the_cached_tree(
         )
     assert response.status_code == 302, response.content
     assert category_tree().by_slug["furniture"].name == "Home furniture"
+
+
+def test_the_process_keeps_the_tree_of_a_version_and_reads_a_new_one_after_a_bump(
+    django_assert_num_queries,
+):
+    from django.core.cache import cache
+
+    from listings.categories import bump_category_tree_version, category_tree
+
+    CategoryFactory(slug="kept-a")
+    bump_category_tree_version()
+    tree = category_tree()
+    assert "kept-a" in tree.by_slug
+    cache.delete_pattern("category-tree:v*")  # Redis lost the tree: the process's copy answers
+    with django_assert_num_queries(0):
+        assert category_tree() is tree
+    CategoryFactory(slug="kept-b")
+    bump_category_tree_version()
+    assert "kept-b" in category_tree().by_slug
+
+
+def test_a_lost_tree_version_restarts_from_the_clock_never_from_a_used_number(seller_listing):
+    """A process keeps the tree of a version: no version may name two trees, so the listing
+    page's key, which also starts the version when it is missing, starts it from the clock."""
+    import time
+
+    from django.core.cache import cache
+
+    from listings.categories import CATEGORY_TREE_VERSION_KEY
+    from listings.selectors import listing_page_cache_key
+
+    before = time.time_ns()
+    cache.delete(CATEGORY_TREE_VERSION_KEY)
+    listing_page_cache_key(seller_listing)
+    assert cache.get(CATEGORY_TREE_VERSION_KEY) >= before
+
+
+@pytest.fixture
+def seller_listing():
+    from tests.factories import ListingFactory
+
+    return ListingFactory()
