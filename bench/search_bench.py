@@ -11,6 +11,9 @@ does, with the counts/facets cache cleared first (``--facet-cache`` keeps it), a
 p50/p95 of:
 
 - sql: every query of the search, timed around ``cursor.execute`` (connection.execute_wrapper);
+  with ``--engine tantivy`` (the project's own search engine on, ``listings.search.engine``,
+  its index built once from the bench database by ``search_reindex`` and reused while the
+  searchable count is unchanged) the column is "queries": SQL plus the time inside the engine;
 - page: the page query (the one selecting the result cards; two on the page where best match
   runs out of ranked candidates);
 - full: building and validating the form plus ``run_search``;
@@ -334,6 +337,7 @@ def run_benchmark(args) -> None:
         query = QueryDict(mutable=True)
         query.update(params)
         executed.clear()
+        engine_seconds.clear()
         started = time.perf_counter()
         with connection.execute_wrapper(timed):
             form = SearchForm(query)
@@ -346,6 +350,10 @@ def run_benchmark(args) -> None:
         started = time.perf_counter()
         value = function(*call_args)
         return time.perf_counter() - started, value
+
+    engine_seconds: list[float] = []
+    if args.engine:
+        use_project_engine(args, executed, engine_seconds)
 
     engine = None
     if not args.no_tantivy:
@@ -378,7 +386,8 @@ def run_benchmark(args) -> None:
             queries = [entry for entry in executed if "listings_listing" in entry[0]]
             # The page query: the one that selects the cards (the counts and facets do not).
             page = sum(seconds for sql, _, seconds in queries if "primary_image_url" in sql)
-            timings[kind].append(Sample(sql=sum(seconds for *_, seconds in queries), page=page, full=full))
+            sql = sum(seconds for *_, seconds in queries) + sum(engine_seconds)
+            timings[kind].append(Sample(sql=sql, page=page, full=full))
             exact_counts[kind].append(not result.total_capped)
             for sql, query_params, seconds in queries:
                 for record in (slowest, slowest_per_kind[kind]):
@@ -408,13 +417,20 @@ def run_benchmark(args) -> None:
         f"(+{args.warmup} warm-up); {os.cpu_count()} CPUs; load average "
         f"{' '.join(f'{value:.1f}' for value in os.getloadavg())} at the end"
     )
+    if args.engine:
+        print(f"Search engine: {args.engine} (queries = SQL + time inside the engine)")
     print(
         "Times in ms. sql = all queries of one search; page = the page query; full = form + "
         "run_search;\nnaive, tantivy: the same inputs through the naive draft and tantivy, as ratios "
         "project full / other (below 1: the project is faster) at p50 and p95 of the paired inputs."
     )
     header = (
-        "kind                    sql p50  sql p95 page p50 page p95 full p50 full p95 full/sql"
+        (
+            "kind                queries p50  p95   "
+            if args.engine
+            else "kind                    sql p50  sql p95"
+        )
+        + " page p50 page p95 full p50 full p95 full/sql"
         "  /naive p50  p95  /tantivy p50   p95  exact  overlap@24"
     )
     print(header)
@@ -440,6 +456,8 @@ def run_benchmark(args) -> None:
 
     records = [slowest_per_kind[kind] for kind in kinds] if args.explain_each else [slowest]
     for record in records:
+        if not record.sql:  # every search of the kind answered without a listings query (the engine)
+            continue
         print()
         print(f"Slowest query ({record.kind}, {record.seconds * 1000:.1f} ms), search {record.query}:")
         print(
@@ -452,6 +470,43 @@ def run_benchmark(args) -> None:
 
 
 PAGE = 24
+
+
+def use_project_engine(args, executed: list, engine_seconds: list[float]) -> None:
+    """Turn the project's search engine on over an index of the bench database (built by
+    ``search_reindex`` when missing or when the searchable count changed), and time every
+    engine call: ``engine_seconds`` gets each call's time minus the SQL it ran (the cards
+    query, already in ``executed``)."""
+    import json
+
+    from django.conf import settings
+
+    from listings.search import engine
+    from listings.search.sync import search_reindex
+    from listings.selectors import public_listings
+
+    settings.SEARCH_ENGINE = args.engine
+    settings.SEARCH_ENGINE_PATH = str(BASE_DIR / ".data" / "bench" / f"engine-{args.database}")
+    marker = Path(f"{settings.SEARCH_ENGINE_PATH}.bench.json")
+    expected = public_listings().count()
+    if not (marker.exists() and json.loads(marker.read_text()).get("documents") == expected):
+        started = time.monotonic()
+        result = search_reindex(progress=None)
+        marker.write_text(json.dumps({"documents": result.documents}))
+        print(f"engine index built in {time.monotonic() - started:.1f} s", file=sys.stderr)
+    engine.reset_reader()
+    real_search = engine.search
+
+    def timed_search(form, data=None, **options):
+        before = len(executed)
+        started = time.perf_counter()
+        try:
+            return real_search(form, data, **options)
+        finally:
+            inside_sql = sum(seconds for *_, seconds in executed[before:])
+            engine_seconds.append(time.perf_counter() - started - inside_sql)
+
+    engine.search = timed_search
 
 
 def ratios(pairs: list[tuple[float, float]]) -> str:
@@ -483,6 +538,12 @@ def main() -> None:
         "--naive-every", type=int, default=1, help="Run the naive draft every Nth round (slow at 1M)."
     )
     parser.add_argument("--no-tantivy", action="store_true", help="Leave tantivy out.")
+    parser.add_argument(
+        "--engine",
+        choices=["tantivy"],
+        help="Run the project's search with its search engine on (SEARCH_ENGINE); 'sql' becomes "
+        "'queries': SQL plus engine time.",
+    )
     parser.add_argument(
         "--facet-cache",
         action="store_true",

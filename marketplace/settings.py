@@ -282,6 +282,21 @@ SEARCH_RANK_CANDIDATES = env.int("SEARCH_RANK_CANDIDATES", default=200)
 # "Did you mean": the least pg_trgm similarity of a suggested word to the typed one (0.3 at
 # least: the trigram index answers from pg_trgm.similarity_threshold, 0.3 by default).
 SEARCH_SPELLING_MIN_SIMILARITY = env.float("SEARCH_SPELLING_MIN_SIMILARITY", default=0.3)
+# Optional search engine (listings.search.engine): "" = PostgreSQL only; "tantivy" = keyword
+# and attribute searches answered from a tantivy index at SEARCH_ENGINE_PATH, PostgreSQL
+# when it is missing or broken. Engine pages stop at SEARCH_ENGINE_MAX_OFFSET results; a
+# radius search is taken when its box holds at most SEARCH_ENGINE_RADIUS_SCAN matches.
+SEARCH_ENGINE = env.str("SEARCH_ENGINE", default="")
+SEARCH_ENGINE_PATH = env.str("SEARCH_ENGINE_PATH", default=str(BASE_DIR / ".data" / "search-index"))
+SEARCH_ENGINE_MAX_OFFSET = env.int("SEARCH_ENGINE_MAX_OFFSET", default=1_000)
+SEARCH_ENGINE_RADIUS_SCAN = env.int("SEARCH_ENGINE_RADIUS_SCAN", default=20_000)
+# The engine's sync (listings.search.sync): the outbox is applied every this-many seconds
+# (a divisor of 60), this-many rows per index commit, for at most this-many seconds a run;
+# with the engine off, outbox rows older than SEARCH_OUTBOX_KEEP_HOURS are pruned.
+SEARCH_SYNC_INTERVAL_SECONDS = env.int("SEARCH_SYNC_INTERVAL_SECONDS", default=5)
+SEARCH_SYNC_BATCH = env.int("SEARCH_SYNC_BATCH", default=500)
+SEARCH_SYNC_MAX_SECONDS = env.float("SEARCH_SYNC_MAX_SECONDS", default=30)
+SEARCH_OUTBOX_KEEP_HOURS = env.float("SEARCH_OUTBOX_KEEP_HOURS", default=24)
 # Seconds a listing page's shared fragment, and a visitor's whole page, live in Redis
 # (versioned keys retire them sooner).
 LISTING_PAGE_CACHE_TTL = env.int("LISTING_PAGE_CACHE_TTL", default=300)

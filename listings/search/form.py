@@ -148,6 +148,14 @@ class SearchForm(forms.Form):
             else:
                 if after.get("sort") != sort:
                     self.add_error(None, "This results page link belongs to another sort order.")
+                elif after.get("engine"):
+                    # The search engine's offset (listings.search.engine): only the engine continues it.
+                    from listings.search import engine
+
+                    cleaned["after"] = after
+                    if error := engine.cursor_error(self, cleaned):
+                        self.add_error(None, error)
+                        cleaned["after"] = None
                 elif sort == "relevance" and not _relevance_cursor(after):
                     # A link from before the best-match order had its present keys.
                     self.add_error(None, "This results page link is no longer valid; start the search again.")

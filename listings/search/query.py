@@ -10,6 +10,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from listings.models import Listing
+from listings.search import engine
 from listings.search.expressions import CubeDistance, EarthDistance, earth_point, keyword_query, listing_earth
 from listings.search.facets import (
     AttributeFacet,
@@ -23,6 +24,7 @@ from listings.search.form import CURSOR_SALT, SearchForm
 from listings.search.keywords import parse_keywords, rewrite_words, unparse
 from listings.search.lexicon import spelling_corrections
 from listings.search.ranking import after_newest, after_relevance, exhaustive, ranked_candidates, tail
+from listings.selectors import public_listings
 
 PAGE_SIZE = 24
 # Sort key (column or annotation) and direction; ties are broken by id in the same direction,
@@ -166,7 +168,7 @@ def run_search(form: SearchForm) -> SearchResult:
     of a second search.
     """
     data = form.cleaned_data
-    result = _search(form, data)
+    result = _answer(form, data)
     q = (data.get("q") or "").strip()
     # Only a search that fits on one page asks the lexicon: a typo finds little, and a
     # popular search (most of the traffic) costs no extra query.
@@ -180,13 +182,68 @@ def run_search(form: SearchForm) -> SearchResult:
     if result.listings or data.get("exact"):
         result.did_you_mean = corrected
         return result
-    corrected_result = _search(form, {**data, "q": corrected})
+    corrected_result = _answer(form, {**data, "q": corrected})
     if not corrected_result.listings:
         # Nothing either way: the page of the words as typed, with the suggestion.
         result.did_you_mean = corrected
         return result
     corrected_result.did_you_mean, corrected_result.corrected_from = corrected, q
     return corrected_result
+
+
+def _answer(form: SearchForm, data: dict) -> SearchResult:
+    """The search engine's answer when it is on and takes this search
+    (``listings.search.engine``), else PostgreSQL's."""
+    if engine.enabled():
+        answer = engine.search(form, data, page_size=PAGE_SIZE)
+        if answer is not None:
+            return _engine_result(form, data, answer)
+        if engine.engine_cursor(data.get("after")):
+            # The engine's page link, and the engine went away since: no page to continue.
+            form.add_error(None, "This results page link is no longer valid; start the search again.")
+            return _empty(data)
+    return _search(form, data)
+
+
+def _engine_result(form: SearchForm, data: dict, answer: engine.EngineAnswer) -> SearchResult:
+    """The engine's page as a SearchResult: its cards in ONE query, in the engine's order (a
+    listing no longer public since it was indexed is left out); its offset as the cursor."""
+    point = data.get("point")
+    fields = CARD_FIELDS + (("location_lat", "location_lng") if point else ())
+    found = public_listings().filter(pk__in=answer.ids).select_related("category").only(*fields)
+    by_id = {str(listing.id): listing for listing in found} if answer.ids else {}
+    listings = [by_id[listing_id] for listing_id in answer.ids if listing_id in by_id]
+    if point:
+        for listing in listings:
+            meters = answer.distances.get(str(listing.id))
+            if meters is None and listing.location_lat is not None:
+                meters = engine.distance_m(point, float(listing.location_lat), float(listing.location_lng))
+            listing.distance = meters
+    next_cursor = None
+    if answer.next_offset is not None:
+        state = {"sort": data["sort"], engine.ENGINE_CURSOR: True, "offset": answer.next_offset}
+        next_cursor = signing.dumps(state, salt=CURSOR_SALT)
+    return SearchResult(
+        listings=listings,
+        next_cursor=next_cursor,
+        total=answer.total,
+        total_capped=False,
+        category_facets=category_facets(form.tree.roots, answer.per_category),
+        attribute_facets=attribute_facets(form, answer.per_value),
+        sort=data["sort"],
+    )
+
+
+def _empty(data: dict) -> SearchResult:
+    return SearchResult(
+        listings=[],
+        next_cursor=None,
+        total=0,
+        total_capped=False,
+        category_facets=[],
+        attribute_facets=[],
+        sort=data["sort"],
+    )
 
 
 def _search(form: SearchForm, data: dict) -> SearchResult:
