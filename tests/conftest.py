@@ -15,6 +15,14 @@ def _clear_cache():
 def _drop_this_runs_cache_keys():
     yield
     cache.delete_pattern("*")
+    # The channel layer's keys of this run (the Redis watcher's epoch), under the run's prefix.
+    from django.conf import settings
+    from django_redis import get_redis_connection
+
+    redis = get_redis_connection("default")
+    prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
+    for key in redis.scan_iter(match=f"{prefix}:*"):
+        redis.delete(key)
 
 
 @pytest.fixture

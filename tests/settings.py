@@ -19,7 +19,10 @@ CACHES["default"]["LOCATION"] = TEST_REDIS_URL
 # (conftest clears only this prefix). Subprocesses inherit it through the environment.
 os.environ.setdefault("TEST_CACHE_PREFIX", f"test-{os.getpid()}")
 CACHES["default"]["KEY_PREFIX"] = os.environ["TEST_CACHE_PREFIX"]
-CHANNEL_LAYERS["default"]["CONFIG"] = {"hosts": [TEST_REDIS_URL], "prefix": "test-asgi"}
+# One channel-layer prefix per test run too: the Redis watcher's epoch key and every group live
+# under it, so two runs on one machine never close or hear each other's sockets.
+os.environ.setdefault("TEST_CHANNEL_PREFIX", f"test-asgi-{os.getpid()}")
+CHANNEL_LAYERS["default"]["CONFIG"] = {"hosts": [TEST_REDIS_URL], "prefix": os.environ["TEST_CHANNEL_PREFIX"]}
 
 # Private files (message attachments) of a test run go to a throwaway directory.
 STORAGES["private"]["OPTIONS"]["location"] = tempfile.mkdtemp(prefix="test-private-media-")  # noqa: F405

@@ -149,7 +149,7 @@ def off_the_loop(fn, *args):
 
 @pytest.fixture
 def listener():
-    """A channel in a fresh group of the test channel layer (Redis DB 15, prefix "test-asgi"),
+    """A channel in a fresh group of the test channel layer (Redis DB 15, this run's prefix),
     received on an event loop that runs in a thread of its own for the whole test, as a server
     process's loop does: a pub/sub subscription hears only what is published while it exists,
     and each ``async_to_sync()`` call would run on a loop of its own."""

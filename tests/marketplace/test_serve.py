@@ -70,7 +70,7 @@ def server_env(tmp_path: Path, **extra) -> dict:
         "DATABASE_URL": database_url(),
         "REDIS_URL": settings.CACHES["default"]["LOCATION"],
         "CACHE_KEY_PREFIX": settings.CACHES["default"]["KEY_PREFIX"],  # cleared after the run
-        "CHANNEL_LAYER_PREFIX": "test-asgi",
+        "CHANNEL_LAYER_PREFIX": settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
         "STATIC_ROOT": str(tmp_path / "static"),
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "SERVE_WORKERS": "2",

@@ -4,7 +4,7 @@ Each test drives ``marketplace.asgi.application`` (Origin check, session authent
 routing) with ``WebsocketCommunicator``. The coroutines run under ``async_to_sync`` from the
 test's thread, so the consumer's database calls run on the test's own connection; the tests
 are transactional because the broadcast happens after commit. The channel layer is the test
-one (Redis DB 15, prefix "test-asgi"), made fresh for each test (it binds to an event loop).
+one (Redis DB 15, this run's prefix), made fresh for each test (it binds to an event loop).
 """
 
 import json
