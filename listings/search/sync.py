@@ -90,6 +90,21 @@ def _release(writer) -> None:
         logger.exception("search sync: releasing the index writer")
 
 
+@contextmanager
+def _committing_writer(index, *, heap: int, threads: int):
+    """An index writer (``SearchIndexBusy`` when another holds it) whose work is committed when
+    the block ends, rolled back when it raises, and whose lock is released either way."""
+    writer = _writer(index, heap=heap, threads=threads)
+    try:
+        yield writer
+        writer.commit()
+    except BaseException:
+        writer.rollback()
+        raise
+    finally:
+        _release(writer)
+
+
 # --- Apply -------------------------------------------------------------------------------
 
 
@@ -128,19 +143,12 @@ def _apply_batch(batch: int) -> int:
         if index is None:
             raise SearchIndexMissing(f"no readable index at {engine.index_path()}")
         documents = engine.documents_for(listing_ids)
-        writer = _writer(index, heap=APPLY_WRITER_HEAP, threads=1)
-        try:
+        with _committing_writer(index, heap=APPLY_WRITER_HEAP, threads=1) as writer:
             for listing_id in listing_ids:
                 writer.delete_documents_by_term("id", listing_id)
                 document = documents.get(listing_id)
                 if document is not None:
                     writer.add_document(document)
-            writer.commit()
-        except BaseException:
-            writer.rollback()
-            raise
-        finally:
-            _release(writer)
         # Committed to the index: a crash from here on leaves the rows, and the next run
         # applies the same listings again (harmless: delete then add).
         _delete_applied(row_ids)
@@ -330,9 +338,8 @@ def _build(version: Path, rows_query, chunk: int, progress) -> int:
 
     index = tantivy.Index(engine.build_schema(), path=str(version))
     engine.register_tokenizers(index)
-    writer = _writer(index, heap=REINDEX_WRITER_HEAP, threads=REINDEX_WRITER_THREADS)
     written = 0
-    try:
+    with _committing_writer(index, heap=REINDEX_WRITER_HEAP, threads=REINDEX_WRITER_THREADS) as writer:
         sql, params = rows_query.query.sql_with_params()
         with connection.cursor() as cursor:
             cursor.execute(f"DECLARE search_reindex_rows NO SCROLL CURSOR FOR {sql}", params)
@@ -348,12 +355,6 @@ def _build(version: Path, rows_query, chunk: int, progress) -> int:
                 if progress is not None:
                     progress(len(rows))
             cursor.execute("CLOSE search_reindex_rows")
-        writer.commit()
-    except BaseException:
-        writer.rollback()
-        raise
-    finally:
-        _release(writer)
     check = tantivy.Index.open(str(version))
     engine.register_tokenizers(check)
     found = check.searcher().num_docs
