@@ -381,7 +381,8 @@ def run_benchmark(args) -> None:
 
                 from listings.search.facets import facets_cache_key
 
-                cache.delete(facets_cache_key(form_for(params).cleaned_data))
+                facet_form = form_for(params)
+                cache.delete(facets_cache_key(facet_form.cleaned_data, facet_form.tree.version))
             full, result = search(params)
             queries = [entry for entry in executed if "listings_listing" in entry[0]]
             # The page query: the one that selects the cards (the counts and facets do not).

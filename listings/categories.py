@@ -39,6 +39,8 @@ class CategoryTree:
     roots: list[CategoryNode]
     by_id: dict[str, CategoryNode]
     by_slug: dict[str, CategoryNode]
+    # The version of CATEGORY_TREE_VERSION_KEY this tree was read under (set by category_tree).
+    version: object = field(default=None, compare=False)
 
     def ancestors(self, node: CategoryNode) -> list[CategoryNode]:
         chain = []
@@ -89,6 +91,7 @@ def category_tree() -> CategoryTree:
     if tree is None:
         tree = on_primary(_build_category_tree)  # filed under the current version: never stale rows
         cache.set(key, tree, CATEGORY_TREE_TTL)
+    tree.version = version
     _last_tree = (version, tree)
     return tree
 
@@ -101,11 +104,12 @@ def bump_category_tree_version() -> None:
         cache.set(CATEGORY_TREE_VERSION_KEY, time.time_ns(), timeout=None)
 
 
-def attribute_schema_for(node: CategoryNode | None) -> list[dict]:
-    """The category's attributes, its ancestors' first (children may add their own)."""
+def attribute_schema_for(node: CategoryNode | None, tree: CategoryTree | None = None) -> list[dict]:
+    """The category's attributes, its ancestors' first (children may add their own). ``tree``:
+    the tree ``node`` came from, when the caller has it (saves reading the version again)."""
     if node is None:
         return []
-    tree = category_tree()
+    tree = tree or category_tree()
     schema, seen = [], set()
     for category in [*tree.ancestors(node), node]:
         for attribute in category.attribute_schema:

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
-from listings.categories import CATEGORY_TREE_VERSION_KEY, CategoryNode
+from listings.categories import CategoryNode
 from listings.search.filters import WithoutCategory, filtered_listings
 from listings.search.form import SearchForm
 
@@ -55,7 +55,7 @@ def count_and_facets(data: dict, form: SearchForm) -> tuple[int, bool, dict, dic
     Popular searches repeat: the result is cached for SEARCH_FACETS_TTL seconds (counts that
     lag a minute behind are fine; the listings themselves are always read fresh).
     """
-    cache_key = facets_cache_key(data)
+    cache_key = facets_cache_key(data, form.tree.version)
     cached = cache.get(cache_key)
     if cached is not None:
         return cached
@@ -134,13 +134,13 @@ def _total_and_values(cursor, qs, keys: list[str]) -> tuple[int, dict]:
     return total, _per_value(row for row in found if row[0] is not None)
 
 
-def facets_cache_key(data: dict) -> str:
-    """The filters that decide the counts (not the page cursor), plus the category tree's
-    version, hashed."""
+def facets_cache_key(data: dict, tree_version) -> str:
+    """The filters that decide the counts (not the page cursor), hashed, under the version of
+    the category tree the search was read with (``CategoryTree.version``): a category change
+    files new counts."""
     relevant = {key: value for key, value in data.items() if key not in ("cursor", "after")}
     digest = hashlib.sha256(repr(sorted((key, repr(value)) for key, value in relevant.items())).encode())
-    version = cache.get(CATEGORY_TREE_VERSION_KEY)
-    return f"search-facets:{version}:{digest.hexdigest()}"
+    return f"search-facets:{tree_version}:{digest.hexdigest()}"
 
 
 def category_facets(nodes: list[CategoryNode], per_category: dict) -> list[CategoryFacet]:

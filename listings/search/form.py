@@ -7,11 +7,11 @@ from django import forms
 from django.conf import settings
 from django.core import signing
 
-from listings.categories import attribute_schema_for, category_tree
+from listings.categories import CategoryTree, attribute_schema_for, category_tree
 from listings.cities import CITIES, CITIES_BY_SLUG
 from listings.models import PricingType
 from marketplace.money import parse_amount
-from marketplace.widgets import FastSelect
+from marketplace.widgets import FastSelect, SharedChoiceField
 
 MAX_RADIUS_KM = 20_000
 CURSOR_SALT = "listings.search.cursor"
@@ -30,11 +30,16 @@ class SearchForm(forms.Form):
     category = forms.CharField(label="Category", max_length=100, required=False, widget=FastSelect)
     min_price = forms.CharField(label="Min price", max_length=20, required=False)
     max_price = forms.CharField(label="Max price", max_length=20, required=False)
-    currency = forms.ChoiceField(label="Currency", required=False, widget=FastSelect)
-    pricing_type = forms.ChoiceField(
+    currency = SharedChoiceField(label="Currency", required=False, widget=FastSelect)
+    pricing_type = SharedChoiceField(
         label="Pricing", required=False, choices=[("", "Any")] + list(PricingType.choices), widget=FastSelect
     )
-    near = forms.ChoiceField(label="Near", required=False, widget=FastSelect)
+    near = SharedChoiceField(
+        label="Near",
+        required=False,
+        choices=[("", "Anywhere")] + [(city.slug, city.name) for city in CITIES],
+        widget=FastSelect,
+    )
     lat = forms.DecimalField(
         label="Latitude", required=False, min_value=-90, max_value=90, max_digits=10, decimal_places=7
     )
@@ -42,7 +47,7 @@ class SearchForm(forms.Form):
         label="Longitude", required=False, min_value=-180, max_value=180, max_digits=11, decimal_places=7
     )
     radius_km = forms.IntegerField(label="Within (km)", required=False, min_value=1, max_value=MAX_RADIUS_KM)
-    sort = forms.ChoiceField(label="Sort by", required=False, choices=list(SORTS.items()), widget=FastSelect)
+    sort = SharedChoiceField(label="Sort by", required=False, choices=list(SORTS.items()), widget=FastSelect)
     cursor = forms.CharField(required=False, widget=forms.HiddenInput)
     # "Search instead for <the words as typed>": no automatic spelling correction.
     exact = forms.BooleanField(required=False, widget=forms.HiddenInput)
@@ -50,22 +55,13 @@ class SearchForm(forms.Form):
     def __init__(self, data=None, *args, **kwargs):
         super().__init__(data, *args, **kwargs)
         self.tree = category_tree()
-        self.fields["category"].widget.choices = [("", "All categories")] + [
-            (node.slug, ("\u2003" * depth) + node.name) for node, depth in self._walk(self.tree.roots, 0)
-        ]
+        self.fields["category"].widget.share_choices(_category_choices(self.tree))
         self.fields["currency"].choices = [(code, code) for code in settings.CURRENCIES]
-        self.fields["near"].choices = [("", "Anywhere")] + [(city.slug, city.name) for city in CITIES]
         slug = (data or {}).get("category") or ""
         self.category_node = self.tree.by_slug.get(slug)
-        self.attribute_schema = attribute_schema_for(self.category_node)
+        self.attribute_schema = attribute_schema_for(self.category_node, self.tree)
         for attribute in self.attribute_schema:
             self._add_attribute_fields(attribute)
-
-    @classmethod
-    def _walk(cls, nodes, depth):
-        for node in nodes:
-            yield node, depth
-            yield from cls._walk(node.children, depth + 1)
 
     def _add_attribute_fields(self, attribute: dict) -> None:
         key, label, kind = attribute["key"], attribute["label"], attribute["type"]
@@ -174,6 +170,27 @@ class SearchForm(forms.Form):
             elif self.cleaned_data.get(f"attr_{key}"):
                 filters.append((attribute, self.cleaned_data[f"attr_{key}"]))
         return filters
+
+
+# The category select's options for the last tree seen: a tree object stands for one version
+# (listings.categories.category_tree), so its options are built once per version, not per search.
+_last_choices: tuple[CategoryTree | None, tuple] = (None, ())
+
+
+def _category_choices(tree: CategoryTree) -> tuple[tuple[str, str], ...]:
+    """("", "All categories"), then every category depth-first, indented by depth."""
+    global _last_choices
+    if _last_choices[0] is not tree:
+        choices = [("", "All categories")]
+
+        def walk(nodes, depth):
+            for node in nodes:
+                choices.append((node.slug, ("\u2003" * depth) + node.name))
+                walk(node.children, depth + 1)
+
+        walk(tree.roots, 0)
+        _last_choices = (tree, tuple(choices))
+    return _last_choices[1]
 
 
 def _relevance_cursor(after: dict) -> bool:

@@ -3,7 +3,7 @@ import re
 import pytest
 from django import forms
 
-from marketplace.widgets import FastSelect
+from marketplace.widgets import FastSelect, SharedChoiceField
 
 
 def normalised(html: str) -> str:
@@ -42,3 +42,23 @@ def test_a_bound_field_renders_through_it():
     html = str(Form({"pick": "desk"})["pick"])
     assert '<option value="desk" selected>Desk</option>' in html
     assert html.startswith('<select name="pick" id="id_pick">')
+
+
+class Picker(forms.Form):
+    pick = SharedChoiceField(choices=CHOICES[:2], widget=FastSelect, required=False)
+    place = forms.CharField(widget=FastSelect, required=False)
+
+
+def test_form_copies_share_the_options_and_replacing_them_stays_with_one_form():
+    first, second = Picker(), Picker()
+    assert first.fields["pick"].choices is Picker.base_fields["pick"].choices
+    assert first.fields["pick"].widget.choices is Picker.base_fields["pick"].widget.choices
+    assert first.fields["pick"].widget.attrs is not Picker.base_fields["pick"].widget.attrs
+
+    first.fields["pick"].choices = [("x", "X")]
+    first.fields["place"].widget.share_choices((("here", "Here"),))
+    assert second.fields["pick"].choices == Picker.base_fields["pick"].choices == CHOICES[:2]
+    assert list(second.fields["place"].widget.choices) == []
+    assert Picker({"pick": "x"}).is_valid() is False  # the class's options still validate
+    assert first.fields["pick"].valid_value("x")
+    assert '<option value="here">Here</option>' in str(first["place"])
