@@ -186,6 +186,10 @@ class Listing(TriggerManagedFieldsMixin, models.Model):
         "updated_at",
         "seller_banned",
     )
+    # Metres from the searched point, set on the results of a search near a place
+    # (listings.search); None on every other listing. A default, so that a card asking for it
+    # is not a failed template lookup (each one costs the template engine a dir() of the model).
+    distance: float | None = None
 
     class Meta:
         permissions = [

@@ -482,7 +482,9 @@ def _term_query(schema, term: Term, fields, prefix: bool):
                 )
             )
         if folded is not None:
-            parts.append(tantivy.Query.regex_query(schema, field, re.escape(folded) + ".*"))
+            # The terms starting with the word: a Levenshtein automaton at distance 0, which
+            # builds in a tenth of the time of the equivalent regex (``word.*``).
+            parts.append(tantivy.Query.fuzzy_term_query(schema, field, folded, distance=0, prefix=True))
         query = (
             parts[0]
             if len(parts) == 1

@@ -135,3 +135,16 @@ def test_category_page_filters_redirect_to_the_shareable_search_url(client, tree
 
 def test_unknown_category_is_404(client, tree):
     assert client.get(reverse("listings:category", args=["nope"])).status_code == 404
+
+
+@pytest.mark.parametrize("params", [{"q": "desk"}, {"q": "desk", "near": "new-york", "radius_km": "100"}])
+def test_a_results_page_resolves_every_variable(client, tree, settings, caplog, params):
+    # A variable the template engine cannot resolve costs it an exception and a dir() of the
+    # object (30 us for a listing): every card of every results page would pay it.
+    settings.SEARCH_PAGE_CACHE_TTL = 0
+    _, desks = tree
+    fill(desks, 3, title="Oak desk", location_lat=40.7, location_lng=-74.0, location_city="New York")
+    with caplog.at_level("DEBUG", logger="django.template"):
+        response = client.get(reverse("listings:search"), params)
+    assert response.content.count(b'class="card"') == 3
+    assert [record.getMessage() for record in caplog.records] == []
