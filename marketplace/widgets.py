@@ -47,6 +47,32 @@ class FastSelect(forms.Select):
         return obj
 
 
+class FastInput:
+    """Django's ``<input>`` widgets with the markup of ``input.html`` and ``attrs.html`` built in
+    Python (0.08 ms less per field; the search form renders nine of them on every results
+    page). Mixed into a subclass of an ``Input`` widget; escaped as ``FastSelect`` escapes."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        widget = self.get_context(name, value, attrs)["widget"]
+        shown = "" if widget["value"] is None else f' value="{_escape(widget["value"])}"'
+        return mark_safe(  # noqa: S308 - every value went through _escape
+            f'<input type="{_escape(widget["type"])}" name="{_escape(widget["name"])}"{shown}'
+            f"{_attrs(widget['attrs'])}>"
+        )
+
+
+class FastTextInput(FastInput, forms.TextInput):
+    pass
+
+
+class FastNumberInput(FastInput, forms.NumberInput):
+    pass
+
+
+class FastHiddenInput(FastInput, forms.HiddenInput):
+    pass
+
+
 class SharedChoiceField(forms.ChoiceField):
     """A ``ChoiceField`` whose per-form copy shares the options instead of deep-copying them
     (see ``FastSelect.__deepcopy__``): for options fixed when the form class is defined, or

@@ -11,7 +11,7 @@ from listings.categories import CategoryTree, attribute_schema_for, category_tre
 from listings.cities import CITIES, CITIES_BY_SLUG
 from listings.models import PricingType
 from marketplace.money import parse_amount
-from marketplace.widgets import FastSelect, SharedChoiceField
+from marketplace.widgets import FastHiddenInput, FastNumberInput, FastSelect, FastTextInput, SharedChoiceField
 
 MAX_RADIUS_KM = 20_000
 CURSOR_SALT = "listings.search.cursor"
@@ -26,10 +26,10 @@ SORTS = {
 
 
 class SearchForm(forms.Form):
-    q = forms.CharField(label="Keywords", max_length=200, required=False)
+    q = forms.CharField(label="Keywords", max_length=200, required=False, widget=FastTextInput)
     category = forms.CharField(label="Category", max_length=100, required=False, widget=FastSelect)
-    min_price = forms.CharField(label="Min price", max_length=20, required=False)
-    max_price = forms.CharField(label="Max price", max_length=20, required=False)
+    min_price = forms.CharField(label="Min price", max_length=20, required=False, widget=FastTextInput)
+    max_price = forms.CharField(label="Max price", max_length=20, required=False, widget=FastTextInput)
     currency = SharedChoiceField(label="Currency", required=False, widget=FastSelect)
     pricing_type = SharedChoiceField(
         label="Pricing", required=False, choices=[("", "Any")] + list(PricingType.choices), widget=FastSelect
@@ -41,16 +41,30 @@ class SearchForm(forms.Form):
         widget=FastSelect,
     )
     lat = forms.DecimalField(
-        label="Latitude", required=False, min_value=-90, max_value=90, max_digits=10, decimal_places=7
+        label="Latitude",
+        required=False,
+        min_value=-90,
+        max_value=90,
+        max_digits=10,
+        decimal_places=7,
+        widget=FastNumberInput,
     )
     lng = forms.DecimalField(
-        label="Longitude", required=False, min_value=-180, max_value=180, max_digits=11, decimal_places=7
+        label="Longitude",
+        required=False,
+        min_value=-180,
+        max_value=180,
+        max_digits=11,
+        decimal_places=7,
+        widget=FastNumberInput,
     )
-    radius_km = forms.IntegerField(label="Within (km)", required=False, min_value=1, max_value=MAX_RADIUS_KM)
+    radius_km = forms.IntegerField(
+        label="Within (km)", required=False, min_value=1, max_value=MAX_RADIUS_KM, widget=FastNumberInput
+    )
     sort = SharedChoiceField(label="Sort by", required=False, choices=list(SORTS.items()), widget=FastSelect)
-    cursor = forms.CharField(required=False, widget=forms.HiddenInput)
+    cursor = forms.CharField(required=False, widget=FastHiddenInput)
     # "Search instead for <the words as typed>": no automatic spelling correction.
-    exact = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    exact = forms.BooleanField(required=False, widget=FastHiddenInput)
 
     def __init__(self, data=None, *args, **kwargs):
         super().__init__(data, *args, **kwargs)
@@ -82,6 +96,7 @@ class SearchForm(forms.Form):
                     decimal_places=6,
                     min_value=Decimal("-1e12"),
                     max_value=Decimal("1e12"),
+                    widget=FastNumberInput,
                 )
         elif kind == "boolean":
             self.fields[f"attr_{key}"] = forms.BooleanField(label=label, required=False)

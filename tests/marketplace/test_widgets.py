@@ -1,9 +1,11 @@
 import re
+from decimal import Decimal
 
 import pytest
 from django import forms
+from django.utils.safestring import mark_safe
 
-from marketplace.widgets import FastSelect, SharedChoiceField
+from marketplace.widgets import FastHiddenInput, FastNumberInput, FastSelect, FastTextInput, SharedChoiceField
 
 
 def normalised(html: str) -> str:
@@ -62,3 +64,36 @@ def test_form_copies_share_the_options_and_replacing_them_stays_with_one_form():
     assert Picker({"pick": "x"}).is_valid() is False  # the class's options still validate
     assert first.fields["pick"].valid_value("x")
     assert '<option value="here">Here</option>' in str(first["place"])
+
+
+@pytest.mark.parametrize(
+    ("fast", "django_widget"),
+    [
+        (FastTextInput, forms.TextInput),
+        (FastNumberInput, forms.NumberInput),
+        (FastHiddenInput, forms.HiddenInput),
+    ],
+)
+@pytest.mark.parametrize(
+    ("value", "attrs"),
+    [
+        (None, None),
+        ("", {"id": "id_q", "required": True, "disabled": False}),
+        ('Tom & "Jerry" <script>', {"placeholder": "<'>", "maxlength": 200}),
+        (Decimal("40.7128000"), {"step": "1E-7", "min": -90}),
+        (50, {"aria-invalid": "true"}),
+        (mark_safe("<b>kept</b>"), None),
+    ],
+)
+def test_inputs_have_the_same_markup_as_djangos(fast, django_widget, value, attrs):
+    ours = fast(attrs={"class": "x&y"}).render("name&", value, attrs)
+    djangos = django_widget(attrs={"class": "x&y"}).render("name&", value, attrs)
+    assert str(ours) == str(djangos)
+
+
+def test_a_form_field_renders_through_the_fast_input():
+    class Form(forms.Form):
+        lat = forms.DecimalField(decimal_places=7, max_digits=10, min_value=-90, widget=FastNumberInput)
+
+    html = str(Form({"lat": "40.5"})["lat"])
+    assert html == '<input type="number" name="lat" value="40.5" min="-90" step="1e-7" required id="id_lat">'
