@@ -18,13 +18,13 @@ class FastSelect(forms.Select):
 
     def render(self, name, value, attrs=None, renderer=None):
         widget = self.get_context(name, value, attrs)["widget"]
-        parts = [f'<select name="{_escape(widget["name"])}"{_attrs(widget["attrs"])}>']
+        parts = [f'<select name="{escape_value(widget["name"])}"{_attrs(widget["attrs"])}>']
         for group_name, group, _ in widget["optgroups"]:
             if group_name:
-                parts.append(f'<optgroup label="{_escape(group_name)}">')
+                parts.append(f'<optgroup label="{escape_value(group_name)}">')
             parts.extend(
-                f'<option value="{_escape(option["value"])}"{_attrs(option["attrs"])}>'
-                f"{_escape(option['label'])}</option>"
+                f'<option value="{escape_value(option["value"])}"{_attrs(option["attrs"])}>'
+                f"{escape_value(option['label'])}</option>"
                 for option in group
             )
             if group_name:
@@ -54,9 +54,9 @@ class FastInput:
 
     def render(self, name, value, attrs=None, renderer=None):
         widget = self.get_context(name, value, attrs)["widget"]
-        shown = "" if widget["value"] is None else f' value="{_escape(widget["value"])}"'
+        shown = "" if widget["value"] is None else f' value="{escape_value(widget["value"])}"'
         return mark_safe(  # noqa: S308 - every value went through _escape
-            f'<input type="{_escape(widget["type"])}" name="{_escape(widget["name"])}"{shown}'
+            f'<input type="{escape_value(widget["type"])}" name="{escape_value(widget["name"])}"{shown}'
             f"{_attrs(widget['attrs'])}>"
         )
 
@@ -82,15 +82,16 @@ class SharedChoiceField(forms.ChoiceField):
         return forms.Field.__deepcopy__(self, memo)
 
 
-def _escape(value) -> str:
-    """``conditional_escape`` without its lazy-string wrapper (called thousands of times a page)."""
+def escape_value(value) -> str:
+    """``conditional_escape`` without its lazy-string wrapper (called thousands of times a page):
+    a value marked safe as it is, anything else as ``str`` with ``&<>"'`` escaped."""
     return value.__html__() if hasattr(value, "__html__") else html.escape(str(value))
 
 
 def _attrs(attrs: dict) -> str:
     """``attrs.html``: in the given order, True as a bare name, False left out."""
     return "".join(
-        f" {_escape(name)}" if value is True else f' {_escape(name)}="{_escape(value)}"'
+        f" {escape_value(name)}" if value is True else f' {escape_value(name)}="{escape_value(value)}"'
         for name, value in attrs.items()
         if value is not False
     )
