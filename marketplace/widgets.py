@@ -17,20 +17,30 @@ class FastSelect(forms.Select):
     marked safe is kept as it is)."""
 
     def render(self, name, value, attrs=None, renderer=None):
-        widget = self.get_context(name, value, attrs)["widget"]
+        # Widget's context (name, value, attrs) without ChoiceWidget's optgroups: the options
+        # are written straight from the choices, with optgroups()'s rules (a None value is "";
+        # only the first match is selected unless several may be).
+        widget = forms.Widget.get_context(self, name, value, attrs)["widget"]
+        chosen = set(widget["value"])
+        has_selected = False
         parts = [f'<select name="{escape_value(widget["name"])}"{_attrs(widget["attrs"])}>']
-        for group_name, group, _ in widget["optgroups"]:
-            if group_name:
-                parts.append(f'<optgroup label="{escape_value(group_name)}">')
-            parts.extend(
-                f'<option value="{escape_value(option["value"])}"{_attrs(option["attrs"])}>'
-                f"{escape_value(option['label'])}</option>"
-                for option in group
-            )
-            if group_name:
+        for option_value, option_label in self.choices:
+            if option_value is None:
+                option_value = ""
+            grouped = isinstance(option_label, (list, tuple))
+            if grouped and option_value:
+                parts.append(f'<optgroup label="{escape_value(option_value)}">')
+            for subvalue, sublabel in option_label if grouped else [(option_value, option_label)]:
+                selected = (not has_selected or self.allow_multiple_selected) and str(subvalue) in chosen
+                has_selected |= selected
+                parts.append(
+                    f'<option value="{escape_value(subvalue)}"{" selected" if selected else ""}>'
+                    f"{escape_value(sublabel)}</option>"
+                )
+            if grouped and option_value:
                 parts.append("</optgroup>")
         parts.append("</select>")
-        return mark_safe("".join(parts))  # noqa: S308 - every value went through _escape
+        return mark_safe("".join(parts))  # noqa: S308 - every value went through escape_value
 
     def share_choices(self, choices: tuple[tuple[str, str], ...]) -> None:
         """Use ``choices``, flat (value, label) string pairs built once and never changed, as

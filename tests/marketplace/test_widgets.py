@@ -37,6 +37,23 @@ def test_the_same_markup_as_djangos_select(value, attrs):
     assert "<script>" not in ours
 
 
+# A None value, a value twice (only its first option is selected), a group without a name.
+ODD_CHOICES = [
+    (None, "None"),
+    ("a", "A"),
+    ("", [("a", "A again"), ("b", "B")]),
+    (1, "One"),
+    ("1", "One again"),
+]
+
+
+@pytest.mark.parametrize("value", [None, "", "a", "b", 1, "1", ["a", "b"]])
+def test_odd_choices_render_as_djangos_select_renders_them(value):
+    ours = FastSelect(choices=ODD_CHOICES).render("field", value, {"id": "id_field"})
+    djangos = forms.Select(choices=ODD_CHOICES).render("field", value, {"id": "id_field"})
+    assert normalised(ours) == normalised(djangos)
+
+
 def test_a_bound_field_renders_through_it():
     class Form(forms.Form):
         pick = forms.ChoiceField(choices=CHOICES, widget=FastSelect, required=False)
