@@ -6,6 +6,8 @@ listings module but the models.
 """
 
 import time
+import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.core.cache import cache
@@ -94,6 +96,35 @@ def category_tree() -> CategoryTree:
     tree.version = version
     _last_tree = (version, tree)
     return tree
+
+
+def attach_categories(listings: Iterable, tree: CategoryTree) -> None:
+    """Give each listing (loaded with ``category_id``, without its category) its category
+    from ``tree``, in place of a JOIN: building 24 categories from the rows of a results page
+    (``select_related``) costs 0.5 ms, more than the query. Each category is an instance with
+    id, name, slug, icon and parent loaded (any other field is deferred: read on access), one
+    per category. A category the tree lacks (created after the version it was read under) is
+    left to the usual lazy load."""
+    made: dict = {}
+    for listing in listings:
+        key = str(listing.category_id)
+        if key not in made:
+            node = tree.by_id.get(key)
+            made[key] = None if node is None else _category_from_node(node, listing._state.db)
+        if made[key] is not None:
+            listing.category = made[key]
+
+
+def _category_from_node(node: CategoryNode, db: str | None) -> Category:
+    loaded = {
+        "id": uuid.UUID(node.id),
+        "name": node.name,
+        "slug": node.slug,
+        "icon": node.icon,
+        "parent_id": uuid.UUID(node.parent_id) if node.parent_id else None,
+    }
+    names = [f.attname for f in Category._meta.concrete_fields if f.attname in loaded]
+    return Category.from_db(db, names, [loaded[name] for name in names])
 
 
 def bump_category_tree_version() -> None:

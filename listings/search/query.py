@@ -9,6 +9,7 @@ from django.core import signing
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
+from listings.categories import attach_categories
 from listings.models import Listing
 from listings.search import engine
 from listings.search.expressions import CubeDistance, EarthDistance, earth_point, keyword_query, listing_earth
@@ -49,9 +50,8 @@ CARD_FIELDS = (
     "location_city",
     "status",
     "published_at",
-    "category__id",
-    "category__name",
-    "category__slug",
+    # Its id: the category itself comes from the category tree (categories.attach_categories).
+    "category",
 )
 
 
@@ -132,7 +132,7 @@ def _relevance_page(
     def cards(qs: QuerySet[Listing]) -> QuerySet[Listing]:
         if point is not None:
             qs = qs.annotate(distance=EarthDistance(point, listing_earth()))
-        return qs.select_related("category").only(*CARD_FIELDS)
+        return qs.only(*CARD_FIELDS)
 
     rows: list[tuple[Listing, int]] = []
     if not after or after.get("zone", 0) == 0:
@@ -210,9 +210,10 @@ def _engine_result(form: SearchForm, data: dict, answer: engine.EngineAnswer) ->
     listing no longer public since it was indexed is left out); its offset as the cursor."""
     point = data.get("point")
     fields = CARD_FIELDS + (("location_lat", "location_lng") if point else ())
-    found = public_listings().filter(pk__in=answer.ids).select_related("category").only(*fields)
+    found = public_listings().filter(pk__in=answer.ids).only(*fields)
     by_id = {str(listing.id): listing for listing in found} if answer.ids else {}
     listings = [by_id[listing_id] for listing_id in answer.ids if listing_id in by_id]
+    attach_categories(listings, form.tree)
     if point:
         for listing in listings:
             meters = answer.distances.get(str(listing.id))
@@ -264,11 +265,12 @@ def _search(form: SearchForm, data: dict) -> SearchResult:
         rows, next_cursor = _relevance_page(matching, data, capped, title_pool, day_lists)
         has_next = next_cursor is not None
     else:
-        page_qs = _ordered_page(matching, data).select_related("category").only(*CARD_FIELDS)
+        page_qs = _ordered_page(matching, data).only(*CARD_FIELDS)
         rows = list(page_qs[: PAGE_SIZE + 1])
         has_next = len(rows) > PAGE_SIZE
         rows = rows[:PAGE_SIZE]
         next_cursor = _cursor_for(rows[-1], data["sort"]) if has_next else None
+    attach_categories(rows, form.tree)
     if not data.get("after") and not has_next:
         # The whole result is on this page: its length is the exact total, whatever the cache says.
         total, capped = len(rows), False

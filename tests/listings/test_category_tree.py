@@ -1,9 +1,12 @@
+import uuid
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from listings.models import Category
-from tests.factories import CategoryFactory
+from listings.categories import attach_categories, bump_category_tree_version, category_tree
+from listings.models import Category, Listing
+from tests.factories import CategoryFactory, ListingFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -98,3 +101,36 @@ def seller_listing():
     from tests.factories import ListingFactory
 
     return ListingFactory()
+
+
+def test_attached_categories_come_from_the_tree_without_a_query(django_assert_num_queries):
+    parent = CategoryFactory(name="Furniture", slug="furniture", icon="sofa")
+    desks = CategoryFactory(name="Desks & tables", slug="desks", parent=parent, sort_order=7)
+    listings = ListingFactory.create_batch(3, category=desks) + [ListingFactory(category=parent)]
+    bump_category_tree_version()
+    tree = category_tree()
+    ids = [listing.pk for listing in listings]
+    loaded = list(Listing.objects.filter(pk__in=ids).only("title", "category"))
+    with django_assert_num_queries(0):
+        attach_categories(loaded, tree)
+        shown = {(listing.category.pk, listing.category.name, listing.category.slug) for listing in loaded}
+        assert shown == {(desks.pk, "Desks & tables", "desks"), (parent.pk, "Furniture", "furniture")}
+        assert {listing.category.parent_id for listing in loaded} == {parent.pk, None}
+    same = [listing.category for listing in loaded if listing.category_id == desks.pk]
+    assert same[0] is same[1] is same[2]  # one instance per category
+    # Fields the tree does not hold are deferred, read on access, never a wrong default.
+    with django_assert_num_queries(1):
+        assert same[0].sort_order == 7
+
+
+def test_a_category_the_tree_lacks_is_left_to_the_lazy_load(django_assert_num_queries):
+    category = CategoryFactory(name="Old", slug="old")
+    bump_category_tree_version()
+    tree = category_tree()
+    newer = CategoryFactory(name="Newer", slug="newer")  # after the tree was read, no bump
+    listing = ListingFactory(category=newer)
+    loaded = Listing.objects.only("title", "category").get(pk=listing.pk)
+    attach_categories([loaded], tree)
+    with django_assert_num_queries(1):
+        assert loaded.category.name == "Newer"
+    assert category.pk in {uuid.UUID(key) for key in tree.by_id}
