@@ -37,36 +37,35 @@ def filtered_listings(
     distance filter alone still applies): then the planner walks the sort's own index
     instead of the location index.
     """
-    qs = public_listings()
+    # Collected, then applied in one filter(): each filter() call clones the query (50 µs).
+    conditions: list = []
     if form.category_node is not None:
-        qs = qs.filter(category_id__in=form.category_node.descendant_ids())
+        conditions.append(Q(category_id__in=form.category_node.descendant_ids()))
     elif with_attributes and getattr(form, "attribute_category_ids", None):
         # The category facet: only the categories that define the filtered attributes can
         # hold a match, and this lets the category index find them.
-        qs = qs.filter(category_id__in=form.attribute_category_ids)
+        conditions.append(Q(category_id__in=form.attribute_category_ids))
     query = keyword_query(data.get("q") or "") if with_keywords else None
     if query is not None:
-        qs = qs.filter(search_vector=query)
+        conditions.append(Q(search_vector=query))
     if data.get("min_price_cents") is not None or data.get("max_price_cents") is not None:
-        qs = qs.filter(currency=data["currency"], price_cents__isnull=False)
+        conditions.append(Q(currency=data["currency"], price_cents__isnull=False))
         if data.get("min_price_cents") is not None:
-            qs = qs.filter(price_cents__gte=data["min_price_cents"])
+            conditions.append(Q(price_cents__gte=data["min_price_cents"]))
         if data.get("max_price_cents") is not None:
-            qs = qs.filter(price_cents__lte=data["max_price_cents"])
+            conditions.append(Q(price_cents__lte=data["max_price_cents"]))
     if data.get("pricing_type"):
-        qs = qs.filter(pricing_type=data["pricing_type"])
+        conditions.append(Q(pricing_type=data["pricing_type"]))
     if data.get("sort") in PRICE_SORTS:
         # Prices compare within one currency; "contact for price" has no place in a price order.
-        qs = qs.filter(currency=data["currency"], price_cents__isnull=False)
+        conditions.append(Q(currency=data["currency"], price_cents__isnull=False))
     if data.get("point"):
         meters = float(data["radius_km"] * 1000)
         # earth_box is a square that the GiST index answers; earth_distance trims its corners.
-        qs = qs.filter(
-            LessThanOrEqual(EarthDistance(earth_point(data["point"]), listing_earth()), meters),
-            location_lat__isnull=False,
-        )
+        conditions.append(LessThanOrEqual(EarthDistance(earth_point(data["point"]), listing_earth()), meters))
+        conditions.append(Q(location_lat__isnull=False))
         if radius_box:
-            qs = qs.filter(
+            conditions.append(
                 CubeContains(
                     EarthBox(earth_point(data["point"]), Value(meters, FloatField())), listing_earth()
                 )
@@ -75,15 +74,16 @@ def filtered_listings(
         for attribute, value in form.attribute_filters():
             key = attribute["key"]
             if attribute["type"] == "number":
-                qs = qs.filter(number_in_range(key, *value))
+                conditions.append(number_in_range(key, *value))
             elif attribute["type"] == "boolean":
-                qs = qs.filter(attributes__contains={key: True})
+                conditions.append(Q(attributes__contains={key: True}))
             else:
                 any_of = Q()
                 for option in value:
                     any_of |= Q(attributes__contains={key: option})
-                qs = qs.filter(any_of)
-    return qs
+                conditions.append(any_of)
+    qs = public_listings()
+    return qs.filter(*conditions) if conditions else qs
 
 
 class WithoutCategory:
