@@ -178,18 +178,39 @@ def track(request_or_user, name: str, **properties) -> None:
     database access (beyond loading ``request.user`` if nothing did yet). Takes no lock.
     """
     try:
+        with _redis().pipeline(transaction=False) as pipe:
+            if queue_event(pipe, request_or_user, name, **properties):
+                pipe.execute()
+    except Exception as error:  # noqa: BLE001 - analytics must never break a page
+        event_dropped(name, error)
+
+
+def event_dropped(name: str, error: Exception) -> None:
+    """Log an event lost to ``error`` (Redis down, properties that are not JSON)."""
+    # One line, no traceback: with Redis down this is logged on every page view.
+    logger.warning("analytics: event %r dropped: %r", str(name), error)
+
+
+def queue_event(pipe, request_or_user, name: str, **properties) -> bool:
+    """Add the event's commands (RPUSH to the buffer, LTRIM to its bound) to ``pipe``, a Redis
+    pipeline the caller executes with its own commands: one round trip for both (the listing
+    page counts its view this way). Arguments and what is kept as for ``track``.
+
+    False, the event dropped and logged, when the name is unknown or the properties are not
+    JSON; never raises. The caller's ``execute`` may raise ``RedisError``: the event is then
+    lost, as ``track`` loses it, and the caller says so with ``event_dropped``."""
+    try:
         if name not in EVENT_NAMES:
             logger.error("analytics: unknown event name %r dropped", str(name))
-            return
+            return False
         line = json.dumps(build_event(request_or_user, name, properties), cls=DjangoJSONEncoder)
-        with _redis().pipeline(transaction=False) as pipe:
-            pipe.rpush(cache.make_key(BUFFER_KEY), line)
-            # Bounded: with the flush job down, the oldest events go first.
-            pipe.ltrim(cache.make_key(BUFFER_KEY), -settings.ANALYTICS_BUFFER_MAX, -1)
-            pipe.execute()
     except Exception as error:  # noqa: BLE001 - analytics must never break a page
-        # One line, no traceback: with Redis down this is logged on every page view.
-        logger.warning("analytics: event %r dropped: %r", str(name), error)
+        event_dropped(name, error)
+        return False
+    pipe.rpush(cache.make_key(BUFFER_KEY), line)
+    # Bounded: with the flush job down, the oldest events go first.
+    pipe.ltrim(cache.make_key(BUFFER_KEY), -settings.ANALYTICS_BUFFER_MAX, -1)
+    return True
 
 
 def buffered_count() -> int:

@@ -5,12 +5,14 @@ flush (the ``flush_view_counts`` command, on the job schedule) moves the counts 
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import F
 from django_redis import get_redis_connection
+from redis.client import Pipeline
 from redis.exceptions import RedisError, ResponseError
 
 from listings.models import Listing
@@ -32,16 +34,33 @@ def _redis():
     return get_redis_connection("default")
 
 
-def listing_view_record(listing_id) -> None:
+def listing_view_record(listing_id, *, also: Callable[[Pipeline], object] | None = None) -> RedisError | None:
     """Count one view of the listing page: an HINCRBY in Redis, no database write.
 
-    With Redis unavailable the view is added to the row at once instead (a hot-row write, only
-    for the outage), so no view is lost and the page still answers."""
+    ``also(pipe)`` may add other commands to the same pipeline, sent in the same round trip
+    (the page view's analytics event, ``analytics.tracking.queue_event``); their errors are
+    logged and are theirs: only the HINCRBY's answer decides below. With Redis unavailable
+    (or the HINCRBY refused) the view is added to the row at once instead (a hot-row write,
+    only for the outage), so no view is lost and the page still answers; the error is returned
+    (what ``also`` added was not sent). None when the view was counted in Redis."""
     try:
-        _redis().hincrby(cache.make_key(VIEWS_KEY), str(listing_id), 1)
-    except RedisError:
+        with _redis().pipeline(transaction=False) as pipe:
+            pipe.hincrby(cache.make_key(VIEWS_KEY), str(listing_id), 1)
+            if also is not None:
+                also(pipe)
+            counted, *others = pipe.execute(raise_on_error=False)
+        for answer in others:
+            if isinstance(answer, Exception):
+                logger.warning(
+                    "view counts: a command sent with the view of %s failed: %r", listing_id, answer
+                )
+        if isinstance(counted, Exception):
+            raise counted
+    except RedisError as error:
         logger.warning("view counts: Redis unavailable, view of %s written to the database", listing_id)
         Listing.objects.filter(pk=listing_id).update(view_count=F("view_count") + 1)
+        return error
+    return None
 
 
 @dataclass

@@ -13,7 +13,7 @@ from django.utils.text import Truncator
 from django.views.decorators.http import require_safe
 
 from alerts.selectors import follows_listing_seller
-from analytics.tracking import EventName, track
+from analytics.tracking import EventName, event_dropped, queue_event
 from listings.analytics import listing_event_properties
 from listings.capabilities import listing_capabilities
 from listings.models import Listing, ListingVisibility
@@ -143,8 +143,15 @@ def cached_page_for_visitor(request, slug: str):
 
 def record_view(request, listing: Listing) -> None:
     """Count the view and record the analytics event (not for the owner's own views)."""
-    listing_view_record(listing.pk)
-    track(request, EventName.LISTING_VIEWED, **listing_event_properties(listing))
+    properties = listing_event_properties(listing)
+    queued = []
+    # One Redis round trip for both.
+    error = listing_view_record(
+        listing.pk,
+        also=lambda pipe: queued.append(queue_event(pipe, request, EventName.LISTING_VIEWED, **properties)),
+    )
+    if error is not None and any(queued):
+        event_dropped(EventName.LISTING_VIEWED, error)
 
 
 @replica_safe(anonymous_only=True)  # members see their own drafts, favorites, capabilities

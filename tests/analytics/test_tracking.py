@@ -20,7 +20,16 @@ from analytics import tracking
 from analytics.models import Event
 from analytics.partitions import maintain_partitions, partition_name
 from analytics.selectors import conversion_funnel, zero_result_searches
-from analytics.tracking import BUFFER_KEY, PROCESSING_KEY, EventName, flush_events, track, truncate_ip
+from analytics.tracking import (
+    BUFFER_KEY,
+    PROCESSING_KEY,
+    EventName,
+    buffered_count,
+    flush_events,
+    track,
+    truncate_ip,
+)
+from listings import view_counts
 from marketplace.embedded import free_port
 from tests.factories import CategoryFactory, ListingFactory, UserFactory
 from tests.jobs import run_jobs
@@ -86,13 +95,54 @@ def test_track_never_raises_when_redis_is_down(redis_down, caplog):
     assert "event 'search' dropped" in caplog.text
 
 
-def test_a_listing_page_renders_with_tracking_redis_down(client, redis_down, caplog):
+def test_a_listing_page_renders_with_tracking_redis_down(client, redis_down, monkeypatch, caplog):
+    # The page sends its view count and its event in one pipeline, on the view counter's
+    # connection to the same Redis: that one is down too.
+    monkeypatch.setattr(view_counts, "_redis", lambda: redis_down)
     listing = ListingFactory()
     with caplog.at_level(logging.WARNING, logger="analytics.tracking"):
         response = client.get(listing.get_absolute_url())
     assert response.status_code == 200
     assert listing.title in response.content.decode()
     assert "event 'listing_viewed' dropped" in caplog.text
+    listing.refresh_from_db()
+    assert listing.view_count == 1  # written to the row instead
+
+
+def test_a_listing_view_and_its_event_go_in_one_round_trip(client, monkeypatch):
+    listing = ListingFactory()
+    client.get(listing.get_absolute_url())  # the page cached: the next view is a hit
+    sent = []
+    real_execute = redis_lib.client.Pipeline.execute
+
+    def execute(pipe, *args, **kwargs):
+        sent.append([command[0][0] for command in pipe.command_stack])
+        return real_execute(pipe, *args, **kwargs)
+
+    monkeypatch.setattr(redis_lib.client.Pipeline, "execute", execute)
+    before = buffered_count()
+    client.get(listing.get_absolute_url())
+    assert ["HINCRBY", "RPUSH", "LTRIM"] in sent
+    assert buffered_count() == before + 1
+
+
+def test_a_failed_event_does_not_count_the_view_twice(client, caplog):
+    listing = ListingFactory()
+    # The buffer key holding a string: RPUSH is refused, the HINCRBY before it is not.
+    cache_key = cache.make_key(tracking.BUFFER_KEY)
+    tracking._redis().delete(cache_key)
+    tracking._redis().set(cache_key, "not a list")
+    try:
+        with caplog.at_level(logging.WARNING, logger="listings.view_counts"):
+            response = client.get(listing.get_absolute_url())
+        assert response.status_code == 200
+        assert "failed" in caplog.text
+        listing.refresh_from_db()
+        assert listing.view_count == 0  # counted in Redis only, not written to the row as well
+        pending = tracking._redis().hget(cache.make_key(view_counts.VIEWS_KEY), str(listing.pk))
+        assert int(pending) == 1
+    finally:
+        tracking._redis().delete(cache_key)
 
 
 @pytest.mark.parametrize(
