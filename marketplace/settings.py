@@ -290,6 +290,10 @@ SEARCH_ENGINE = env.str("SEARCH_ENGINE", default="")
 SEARCH_ENGINE_PATH = env.str("SEARCH_ENGINE_PATH", default=str(BASE_DIR / ".data" / "search-index"))
 SEARCH_ENGINE_MAX_OFFSET = env.int("SEARCH_ENGINE_MAX_OFFSET", default=1_000)
 SEARCH_ENGINE_RADIUS_SCAN = env.int("SEARCH_ENGINE_RADIUS_SCAN", default=20_000)
+# The reindex's indexing memory: one writer thread, a new segment each time it fills. The
+# fewer the segments, the faster the searches (each segment answers each query term): 1M
+# listings fit one segment in 1,000 MB (RSS ~1 GB while it runs; bench/README.md).
+SEARCH_ENGINE_REINDEX_MEMORY_MB = env.int("SEARCH_ENGINE_REINDEX_MEMORY_MB", default=1_000)
 # The engine's sync (listings.search.sync): the outbox is applied every this-many seconds
 # (a divisor of 60), this-many rows per index commit, for at most this-many seconds a run;
 # with the engine off, outbox rows older than SEARCH_OUTBOX_KEEP_HOURS are pruned.
