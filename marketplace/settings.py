@@ -294,6 +294,11 @@ SEARCH_ENGINE_RADIUS_SCAN = env.int("SEARCH_ENGINE_RADIUS_SCAN", default=20_000)
 # fewer the segments, the faster the searches (each segment answers each query term): 1M
 # listings fit one segment in 1,000 MB (RSS ~1 GB while it runs; bench/README.md).
 SEARCH_ENGINE_REINDEX_MEMORY_MB = env.int("SEARCH_ENGINE_REINDEX_MEMORY_MB", default=1_000)
+if not 15 <= SEARCH_ENGINE_REINDEX_MEMORY_MB <= 4_000:
+    # tantivy's bounds for one writer thread: at least 15 MB, under 4 GiB.
+    raise ImproperlyConfigured(
+        f"SEARCH_ENGINE_REINDEX_MEMORY_MB must be between 15 and 4000, not {SEARCH_ENGINE_REINDEX_MEMORY_MB}."
+    )
 # The engine's sync (listings.search.sync): the outbox is applied every this-many seconds
 # (a divisor of 60), this-many rows per index commit, for at most this-many seconds a run;
 # with the engine off, outbox rows older than SEARCH_OUTBOX_KEEP_HOURS are pruned.

@@ -71,7 +71,8 @@ class SearchForm(forms.Form):
         self.tree = category_tree()
         self.fields["category"].widget.share_choices(_category_choices(self.tree))
         self.fields["currency"].choices = [(code, code) for code in settings.CURRENCIES]
-        slug = (data or {}).get("category") or ""
+        # As the field cleans it (stripped): the node the search filters by is the one it names.
+        slug = ((data or {}).get("category") or "").strip()
         self.category_node = self.tree.by_slug.get(slug)
         self.attribute_schema = attribute_schema_for(self.category_node, self.tree)
         for attribute in self.attribute_schema:

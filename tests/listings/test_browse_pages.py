@@ -148,3 +148,15 @@ def test_a_results_page_resolves_every_variable(client, tree, settings, caplog, 
         response = client.get(reverse("listings:search"), params)
     assert response.content.count(b'class="card"') == 3
     assert [record.getMessage() for record in caplog.records] == []
+
+
+def test_a_category_slug_with_spaces_filters_every_page_by_that_category(client, tree, settings):
+    settings.SEARCH_PAGE_CACHE_TTL = 0
+    furniture, desks = tree
+    fill(desks, 30, title="Oak desk")
+    fill(furniture, 5, title="Oak shelf")
+    first = client.get(reverse("listings:search"), {"category": " desks ", "sort": "newest"})
+    html = first.content.decode()
+    assert "Oak shelf" not in html and html.count('class="card"') == 24
+    assert "category=desks" in html  # the next page keeps the filter the first one applied
+    assert "30 listings" in html

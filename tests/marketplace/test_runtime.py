@@ -226,6 +226,24 @@ def test_production_settings_refuse_to_start_without_a_secret_key():
     assert "SECRET_KEY must be set" in result.stderr
 
 
+@pytest.mark.parametrize("megabytes", ["14", "4300"])
+def test_settings_refuse_a_reindex_memory_tantivy_cannot_use(megabytes):
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=BASE_DIR,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "marketplace.settings",
+            "SEARCH_ENGINE_REINDEX_MEMORY_MB": megabytes,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert f"SEARCH_ENGINE_REINDEX_MEMORY_MB must be between 15 and 4000, not {megabytes}" in result.stderr
+
+
 def test_migrations_match_the_models():
     result = _manage("makemigrations", "--check", "--dry-run")
     assert result.returncode == 0, result.stdout + result.stderr
