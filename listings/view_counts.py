@@ -34,33 +34,29 @@ def _redis():
     return get_redis_connection("default")
 
 
-def listing_view_record(listing_id, *, also: Callable[[Pipeline], object] | None = None) -> RedisError | None:
+def listing_view_record(listing_id, *, also: Callable[[Pipeline], object] | None = None) -> list | RedisError:
     """Count one view of the listing page: an HINCRBY in Redis, no database write.
 
     ``also(pipe)`` may add other commands to the same pipeline, sent in the same round trip
-    (the page view's analytics event, ``analytics.tracking.queue_event``); their errors are
-    logged and are theirs: only the HINCRBY's answer decides below. With Redis unavailable
-    (or the HINCRBY refused) the view is added to the row at once instead (a hot-row write,
-    only for the outage), so no view is lost and the page still answers; the error is returned
-    (what ``also`` added was not sent). None when the view was counted in Redis."""
+    (the page view's analytics event, ``analytics.tracking.queue_event``). Returns their
+    answers, in order (an exception for each command Redis refused: the caller judges its
+    own), or the ``RedisError`` that kept the pipeline from being sent (none of them ran).
+
+    Only the HINCRBY's answer decides the count: with Redis unavailable, or the HINCRBY
+    refused, the view is added to the row at once instead (a hot-row write, only for the
+    outage), so no view is lost and the page still answers."""
     try:
         with _redis().pipeline(transaction=False) as pipe:
             pipe.hincrby(cache.make_key(VIEWS_KEY), str(listing_id), 1)
             if also is not None:
                 also(pipe)
             counted, *others = pipe.execute(raise_on_error=False)
-        for answer in others:
-            if isinstance(answer, Exception):
-                logger.warning(
-                    "view counts: a command sent with the view of %s failed: %r", listing_id, answer
-                )
-        if isinstance(counted, Exception):
-            raise counted
     except RedisError as error:
+        counted, others = error, error
+    if isinstance(counted, Exception):
         logger.warning("view counts: Redis unavailable, view of %s written to the database", listing_id)
         Listing.objects.filter(pk=listing_id).update(view_count=F("view_count") + 1)
-        return error
-    return None
+    return others
 
 
 @dataclass

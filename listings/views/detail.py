@@ -146,12 +146,18 @@ def record_view(request, listing: Listing) -> None:
     properties = listing_event_properties(listing)
     queued = []
     # One Redis round trip for both.
-    error = listing_view_record(
+    answers = listing_view_record(
         listing.pk,
         also=lambda pipe: queued.append(queue_event(pipe, request, EventName.LISTING_VIEWED, **properties)),
     )
-    if error is not None and any(queued):
-        event_dropped(EventName.LISTING_VIEWED, error)
+    if any(queued):
+        failed = (
+            answers
+            if isinstance(answers, Exception)
+            else next((answer for answer in answers if isinstance(answer, Exception)), None)
+        )
+        if failed is not None:
+            event_dropped(EventName.LISTING_VIEWED, failed)
 
 
 @replica_safe(anonymous_only=True)  # members see their own drafts, favorites, capabilities
