@@ -132,6 +132,7 @@ class ListingAdmin(admin.ModelAdmin):
         if "@" in term:
             return queryset.filter(seller__email__iexact=term), False
         return queryset.filter(Q(title__icontains=term) | Q(slug=term.lower())), False
+
     ordering = ("-created_at",)
     show_full_result_count = False
     paginator = EstimatedCountPaginator  # the unfiltered list: the planner's estimate, no COUNT(*)

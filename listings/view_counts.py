@@ -5,16 +5,15 @@ flush (the ``flush_view_counts`` command, on the job schedule) moves the counts 
 import logging
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import F
 from django_redis import get_redis_connection
-from redis.client import Pipeline
 from redis.exceptions import RedisError, ResponseError
 
+from analytics.tracking import event_dropped, queue_event
 from listings.models import Listing
 
 logger = logging.getLogger(__name__)
@@ -34,29 +33,29 @@ def _redis():
     return get_redis_connection("default")
 
 
-def listing_view_record(listing_id, *, also: Callable[[Pipeline], object] | None = None) -> list | RedisError:
+def listing_view_record(listing_id, *, event: tuple | None = None) -> None:
     """Count one view of the listing page: an HINCRBY in Redis, no database write.
 
-    ``also(pipe)`` may add other commands to the same pipeline, sent in the same round trip
-    (the page view's analytics event, ``analytics.tracking.queue_event``). Returns their
-    answers, in order (an exception for each command Redis refused: the caller judges its
-    own), or the ``RedisError`` that kept the pipeline from being sent (none of them ran).
-
-    Only the HINCRBY's answer decides the count: with Redis unavailable, or the HINCRBY
-    refused, the view is added to the row at once instead (a hot-row write, only for the
-    outage), so no view is lost and the page still answers."""
+    ``event``: ``(request, name, properties)`` of an analytics event sent in the same round
+    trip (``analytics.tracking.queue_event``); lost (Redis down, its push refused), it is
+    logged as ``track`` logs it. With Redis unavailable, or the HINCRBY refused, the view is
+    added to the row at once instead (a hot-row write, only for the outage), so no view is
+    lost and the page still answers. Each command's own answer decides its fate."""
+    queued = False
     try:
         with _redis().pipeline(transaction=False) as pipe:
             pipe.hincrby(cache.make_key(VIEWS_KEY), str(listing_id), 1)
-            if also is not None:
-                also(pipe)
-            counted, *others = pipe.execute(raise_on_error=False)
+            if event is not None:
+                request, name, properties = event
+                queued = queue_event(pipe, request, name, **properties)
+            answers = pipe.execute(raise_on_error=False)
     except RedisError as error:
-        counted, others = error, error
-    if isinstance(counted, Exception):
+        answers = [error] * 3
+    if queued and (failed := next((a for a in answers[1:] if isinstance(a, Exception)), None)):
+        event_dropped(name, failed)
+    if isinstance(answers[0], Exception):
         logger.warning("view counts: Redis unavailable, view of %s written to the database", listing_id)
         Listing.objects.filter(pk=listing_id).update(view_count=F("view_count") + 1)
-    return others
 
 
 @dataclass

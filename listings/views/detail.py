@@ -13,7 +13,7 @@ from django.utils.text import Truncator
 from django.views.decorators.http import require_safe
 
 from alerts.selectors import follows_listing_seller
-from analytics.tracking import EventName, event_dropped, queue_event
+from analytics.tracking import EventName
 from listings.analytics import listing_event_properties
 from listings.capabilities import listing_capabilities
 from listings.models import Listing, ListingVisibility
@@ -143,21 +143,9 @@ def cached_page_for_visitor(request, slug: str):
 
 def record_view(request, listing: Listing) -> None:
     """Count the view and record the analytics event (not for the owner's own views)."""
-    properties = listing_event_properties(listing)
-    queued = []
-    # One Redis round trip for both.
-    answers = listing_view_record(
-        listing.pk,
-        also=lambda pipe: queued.append(queue_event(pipe, request, EventName.LISTING_VIEWED, **properties)),
-    )
-    if any(queued):
-        failed = (
-            answers
-            if isinstance(answers, Exception)
-            else next((answer for answer in answers if isinstance(answer, Exception)), None)
-        )
-        if failed is not None:
-            event_dropped(EventName.LISTING_VIEWED, failed)
+    # The view count and the event in one Redis round trip.
+    event = (request, EventName.LISTING_VIEWED, listing_event_properties(listing))
+    listing_view_record(listing.pk, event=event)
 
 
 @replica_safe(anonymous_only=True)  # members see their own drafts, favorites, capabilities

@@ -2,6 +2,7 @@
 event once (COPY, retried, concurrent) into the right partition; the views and the payments
 hook record what the funnel needs; the staff selectors read it back."""
 
+import contextlib
 import json
 import logging
 import threading
@@ -126,47 +127,47 @@ def test_a_listing_view_and_its_event_go_in_one_round_trip(client, monkeypatch):
     assert buffered_count() == before + 1
 
 
+@contextlib.contextmanager
+def holding_a_string(name: str):
+    """The Redis key of ``name`` (a cache key) holds a string meanwhile, so a command for its
+    usual type is refused; whatever it held before is put back."""
+    redis, key = tracking._redis(), cache.make_key(name)
+    saved = redis.dump(key)
+    redis.set(key, "not a list nor a hash")
+    try:
+        yield
+    finally:
+        redis.delete(key)
+        if saved is not None:
+            redis.restore(key, 0, saved)
+
+
 def test_a_refused_event_is_logged_and_does_not_count_the_view_twice(client, caplog):
     listing = ListingFactory()
-    # The buffer key holding a string: RPUSH is refused, the HINCRBY before it is not.
-    cache_key = cache.make_key(tracking.BUFFER_KEY)
-    tracking._redis().delete(cache_key)
-    tracking._redis().set(cache_key, "not a list")
-    try:
-        with caplog.at_level(logging.WARNING):
-            response = client.get(listing.get_absolute_url())
-        assert response.status_code == 200
-        assert "event 'listing_viewed' dropped" in caplog.text
-        assert "written to the database" not in caplog.text
-        listing.refresh_from_db()
-        assert listing.view_count == 0  # counted in Redis only, not written to the row as well
-        pending = tracking._redis().hget(cache.make_key(view_counts.VIEWS_KEY), str(listing.pk))
-        assert int(pending) == 1
-    finally:
-        tracking._redis().delete(cache_key)
+    with holding_a_string(tracking.BUFFER_KEY), caplog.at_level(logging.WARNING):
+        # RPUSH is refused, the HINCRBY before it is not.
+        response = client.get(listing.get_absolute_url())
+    assert response.status_code == 200
+    assert "event 'listing_viewed' dropped" in caplog.text
+    assert "written to the database" not in caplog.text
+    listing.refresh_from_db()
+    assert listing.view_count == 0  # counted in Redis only, not written to the row as well
+    pending = tracking._redis().hget(cache.make_key(view_counts.VIEWS_KEY), str(listing.pk))
+    assert int(pending) == 1
 
 
 def test_a_refused_view_count_goes_to_the_row_and_its_event_is_kept(client, caplog):
     listing = ListingFactory()
-    # The views key holding a string: HINCRBY is refused, the event's RPUSH after it is not.
-    views_key = cache.make_key(view_counts.VIEWS_KEY)
-    saved = tracking._redis().hgetall(views_key)
-    tracking._redis().delete(views_key)
-    tracking._redis().set(views_key, "not a hash")
     before = buffered_count()
-    try:
-        with caplog.at_level(logging.WARNING):
-            response = client.get(listing.get_absolute_url())
-        assert response.status_code == 200
-        assert "written to the database" in caplog.text
-        assert "dropped" not in caplog.text
-        assert buffered_count() == before + 1
-        listing.refresh_from_db()
-        assert listing.view_count == 1
-    finally:
-        tracking._redis().delete(views_key)
-        if saved:
-            tracking._redis().hset(views_key, mapping=saved)
+    with holding_a_string(view_counts.VIEWS_KEY), caplog.at_level(logging.WARNING):
+        # HINCRBY is refused, the event's RPUSH after it is not.
+        response = client.get(listing.get_absolute_url())
+    assert response.status_code == 200
+    assert "written to the database" in caplog.text
+    assert "dropped" not in caplog.text
+    assert buffered_count() == before + 1
+    listing.refresh_from_db()
+    assert listing.view_count == 1
 
 
 @pytest.mark.parametrize(
