@@ -38,14 +38,14 @@ class AttributeMismatch:
 def attribute_mismatches() -> Iterator[AttributeMismatch]:
     """Every listing whose stored details differ from what ``attributes_normalise`` makes of
     them, in id order, read in chunks (a million rows stay out of memory)."""
-    tree = category_tree()
+    tree = category_tree(fresh=True)
     schemas: dict[str, tuple[str, list[dict]] | None] = {}
     rows = Listing.objects.order_by("id").values_list("id", "slug", "category_id", "attributes")
     for listing_id, slug, category_id, attributes in rows.iterator(chunk_size=CHUNK):
         key = str(category_id)
         if key not in schemas:
             node = tree.by_id.get(key)
-            schemas[key] = (node.name, attribute_schema_for(node)) if node is not None else None
+            schemas[key] = (node.name, attribute_schema_for(node, tree)) if node is not None else None
         if schemas[key] is None:
             yield AttributeMismatch(
                 listing_id, slug, key, attributes, None, "Its category is not in the tree."

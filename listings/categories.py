@@ -5,14 +5,17 @@ Services, selectors, search and forms read categories through here; it imports n
 listings module but the models.
 """
 
+import threading
 import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.core.cache import cache
 
-from listings.models import Category
+from listings.models import Category, Listing
+from marketplace.db import loaded_instances
 from marketplace.db_router import on_primary
 
 CATEGORY_TREE_VERSION_KEY = "category-tree-version"
@@ -74,28 +77,67 @@ def _build_category_tree() -> CategoryTree:
     return CategoryTree(roots=roots, by_id=by_id, by_slug={node.slug: node for node in nodes})
 
 
-# The last tree this process read, with its version: a version names one tree for good (a
-# change bumps it), so the process keeps it instead of reading and unpickling it again (every
-# search page asks for it). Read-only: callers never change a node.
-_last_tree: tuple[object, CategoryTree] | None = None
+# The last tree this process read: (version, tree, when the version was read, monotonic
+# seconds). A version names one tree for good (a change bumps it), so the process keeps it
+# instead of reading and unpickling it again (every search page asks for it), and asks Redis
+# for the version at most every CATEGORY_TREE_CHECK_SECONDS. Read-only: callers never change
+# a node. Replaced under _tree_lock only, never by an older version, nor by a read that
+# started before the last forget_category_tree() (_tree_generation): threads of one process
+# serve requests side by side, and a slow read must not bring back the tree a bump retired.
+_last_tree: tuple[object, "CategoryTree", float] | None = None
+_tree_generation = 0
+_tree_lock = threading.Lock()
+_clock = time.monotonic
 
 
-def category_tree() -> CategoryTree:
+def category_tree(*, fresh: bool = False) -> CategoryTree:
     """The whole tree, one query on a cache miss; cached in Redis under a versioned key, and in
-    the process for the version it was read under (one Redis read per call: the version)."""
+    the process for the version it was read under.
+
+    The version is read from Redis at most every ``CATEGORY_TREE_CHECK_SECONDS`` (1 s) per
+    process (0: on every call), and on every call with ``fresh`` (services and forms that
+    validate a listing's details against its category's schema): a category change reaches
+    the process that made it at once (``bump_category_tree_version``) and the pages of the
+    other processes within that time. Whatever is filed under a tree version (the home page,
+    a listing page, a search page, the counts) takes it from the tree (``tree.version``),
+    never from Redis, so it names the tree that built it or an older one."""
     global _last_tree
+    last = _last_tree
+    checked = _clock()
+    if not fresh and last is not None and checked - last[2] < settings.CATEGORY_TREE_CHECK_SECONDS:
+        return last[1]
+    generation = _tree_generation
     # A lost version key restarts from the clock, never from a number an old tree was filed under.
     version = cache.get_or_set(CATEGORY_TREE_VERSION_KEY, time.time_ns, timeout=None)
-    if _last_tree is not None and _last_tree[0] == version:
-        return _last_tree[1]
-    key = f"category-tree:v{version}"
-    tree = cache.get(key)
-    if tree is None:
-        tree = on_primary(_build_category_tree)  # filed under the current version: never stale rows
-        cache.set(key, tree, CATEGORY_TREE_TTL)
-    tree.version = version
-    _last_tree = (version, tree)
+    if last is not None and last[0] == version:
+        tree = last[1]
+    else:
+        key = f"category-tree:v{version}"
+        tree = cache.get(key)
+        if tree is None:
+            tree = on_primary(_build_category_tree)  # filed under the current version: never stale rows
+            cache.set(key, tree, CATEGORY_TREE_TTL)
+        tree.version = version
+    with _tree_lock:
+        current = _last_tree
+        older = current is not None and _is_older(version, current[0])
+        if generation == _tree_generation and not older:
+            _last_tree = (version, tree, checked)
     return tree
+
+
+def _is_older(version, than) -> bool:
+    # Versions only grow (INCR, or the clock when the key was lost).
+    return isinstance(version, int) and isinstance(than, int) and version < than
+
+
+def forget_category_tree() -> None:
+    """Make this process read the tree's version on its next ``category_tree()`` (and keep no
+    tree from a read that started before)."""
+    global _last_tree, _tree_generation
+    with _tree_lock:
+        _tree_generation += 1
+        _last_tree = None
 
 
 def attach_categories(listings: Iterable, tree: CategoryTree) -> None:
@@ -103,16 +145,25 @@ def attach_categories(listings: Iterable, tree: CategoryTree) -> None:
     from ``tree``, in place of a JOIN: building 24 categories from the rows of a results page
     (``select_related``) costs 0.5 ms, more than the query. Each category is an instance with
     id, name, slug, icon and parent loaded (any other field is deferred: read on access), one
-    per category. A category the tree lacks (created after the version it was read under) is
-    left to the usual lazy load."""
+    per category, cached on the listing as ``select_related`` caches it. A category the tree
+    lacks (created after the version it was read under) is left to the usual lazy load."""
     made: dict = {}
+    cache_category = Listing._meta.get_field("category").set_cached_value
     for listing in listings:
-        key = str(listing.category_id)
+        key = listing.category_id
         if key not in made:
-            node = tree.by_id.get(key)
+            node = tree.by_id.get(str(key))
             made[key] = None if node is None else _category_from_node(node, listing._state.db)
         if made[key] is not None:
-            listing.category = made[key]
+            cache_category(listing, made[key])
+
+
+# What a category from the tree has loaded, in the model's field order.
+_NODE_FIELDS = tuple(
+    field.attname
+    for field in Category._meta.concrete_fields
+    if field.attname in ("id", "name", "slug", "icon", "parent_id")
+)
 
 
 def _category_from_node(node: CategoryNode, db: str | None) -> Category:
@@ -123,16 +174,17 @@ def _category_from_node(node: CategoryNode, db: str | None) -> Category:
         "icon": node.icon,
         "parent_id": uuid.UUID(node.parent_id) if node.parent_id else None,
     }
-    names = [f.attname for f in Category._meta.concrete_fields if f.attname in loaded]
-    return Category.from_db(db, names, [loaded[name] for name in names])
+    return loaded_instances(Category, _NODE_FIELDS, [[loaded[name] for name in _NODE_FIELDS]], db)[0]
 
 
 def bump_category_tree_version() -> None:
-    """Invalidate the cached tree (call on commit of any category change)."""
+    """Invalidate the cached tree (call on commit of any category change): this process reads
+    the new version at once, the others within CATEGORY_TREE_CHECK_SECONDS."""
     try:
         cache.incr(CATEGORY_TREE_VERSION_KEY)
     except ValueError:
         cache.set(CATEGORY_TREE_VERSION_KEY, time.time_ns(), timeout=None)
+    forget_category_tree()
 
 
 def attribute_schema_for(node: CategoryNode | None, tree: CategoryTree | None = None) -> list[dict]:

@@ -136,13 +136,14 @@ class ListingForm(forms.Form):
         base = self._initial_for(listing)
         super().__init__(data, initial={**base, **(initial or {})}, **kwargs)
         self.listing = listing
-        self.tree = category_tree()
+        # The current version: the details are checked against the schema of now.
+        self.tree = category_tree(fresh=True)
         self.fields["category"].choices = [("", "Choose a category")] + [
             (node.id, "\u2003" * depth + node.name) for node, depth in _walk(self.tree.roots)
         ]
         self.fields["currency"].choices = [(code, code) for code in settings.CURRENCIES]
         self.category_node = self._schema_node()
-        self.attribute_schema = attribute_schema_for(self.category_node)
+        self.attribute_schema = attribute_schema_for(self.category_node, self.tree)
         for attribute in self.attribute_schema:
             self.fields[ATTRIBUTE_PREFIX + attribute["key"]] = self._attribute_field(attribute)
         self.dropped_details: list[str] = []
@@ -252,7 +253,7 @@ class ListingForm(forms.Form):
             return True
         if "rendered_for" not in self.data or self.category_node is None:
             return False
-        return attribute_schema_for(self._node(self.data["rendered_for"])) != self.attribute_schema
+        return attribute_schema_for(self._node(self.data["rendered_for"]), self.tree) != self.attribute_schema
 
     def refreshed(self) -> "ListingForm":
         """This submission as an unbound form with the chosen category's detail fields.
@@ -261,7 +262,7 @@ class ListingForm(forms.Form):
         labels of the details it does not have (or whose value it does not accept) are in
         ``dropped_details``: they are not saved.
         """
-        shown = attribute_schema_for(self._node(self.data.get("rendered_for")))
+        shown = attribute_schema_for(self._node(self.data.get("rendered_for")), self.tree)
         shown_names = {ATTRIBUTE_PREFIX + attribute["key"] for attribute in shown}
         carried = {
             name: field.widget.value_from_datadict(self.data, self.files, self.add_prefix(name))

@@ -15,7 +15,7 @@ from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
 
-from listings.categories import CATEGORY_TREE_VERSION_KEY, attribute_schema_for, category_tree
+from listings.categories import attribute_schema_for, category_tree
 from listings.lifecycle import PUBLISHED_STATUSES, seller_listing_actions
 from listings.models import Favorite, Listing, ListingStatus, ListingVisibility
 from marketplace.pagination import StatusTab, newest_first_page
@@ -54,15 +54,19 @@ HOME_VERSION_KEY = "home-version"
 def home_cache_version() -> str:
     """The version the home page's cached part (category tree, featured and newest listings) is
     filed under: the category tree's version (bumped on a category change and when a ban starts
-    or ends) and the home version (bumped by ``listings.services.listing_changed``: any listing
-    published, edited, sold or taken down). One Redis round trip. What neither covers (a
-    feature expiring, an admin edit that calls no service) waits for ``HOME_CACHE_TTL``."""
-    found = cache.get_many([CATEGORY_TREE_VERSION_KEY, HOME_VERSION_KEY])
-    if HOME_VERSION_KEY not in found:
+    or ends), as the process's tree has it (``category_tree``: the fragment shows that tree or
+    a newer one, never an older one under a newer key), and the home version (bumped by
+    ``listings.services.listing_changed``: any listing published, edited, sold or taken down).
+    One Redis round trip (two when the process asks for the tree's version, at most every
+    ``CATEGORY_TREE_CHECK_SECONDS``). What neither covers (a feature expiring, an admin edit
+    that calls no service) waits for ``HOME_CACHE_TTL``."""
+    tree_version = category_tree().version
+    home_version = cache.get(HOME_VERSION_KEY)
+    if home_version is None:
         # A fresh value, never one an old fragment was filed under before the key was lost.
         cache.add(HOME_VERSION_KEY, time.time_ns(), timeout=VERSION_TTL)
-        found[HOME_VERSION_KEY] = cache.get(HOME_VERSION_KEY)
-    return f"c{found.get(CATEGORY_TREE_VERSION_KEY)}.h{found[HOME_VERSION_KEY]}"
+        home_version = cache.get(HOME_VERSION_KEY)
+    return f"c{tree_version}.h{home_version}"
 
 
 def seller_public_listings(*, seller_id, limit: int) -> tuple[list[Listing], bool]:
@@ -231,20 +235,17 @@ def listing_page_cache_key(listing: Listing) -> str:
     (including the review trigger's rating update, or an admin edit that calls no service)
     moves the key even without a version bump.
     """
-    keys = [
-        LISTING_VERSION_KEY.format(id=listing.pk),
-        SELLER_VERSION_KEY.format(id=listing.seller_id),
-        CATEGORY_TREE_VERSION_KEY,
-    ]
+    keys = [LISTING_VERSION_KEY.format(id=listing.pk), SELLER_VERSION_KEY.format(id=listing.seller_id)]
+    # The tree's version as the process's tree has it (category_tree): the fragment is built
+    # with that tree or a newer one, never an older one under a newer key.
+    tree_version = category_tree().version
     found = cache.get_many(keys)
     for key in keys:
         if key not in found:
-            # A fresh value, never one used before the key was evicted or expired (the tree's
-            # too, as listings.categories.category_tree starts it: a process keeps the tree it
-            # read under a version, so a version must never name two trees).
-            cache.add(key, time.time_ns(), timeout=None if key == CATEGORY_TREE_VERSION_KEY else VERSION_TTL)
+            # A fresh value, never one used before the key was evicted or expired.
+            cache.add(key, time.time_ns(), timeout=VERSION_TTL)
             found[key] = cache.get(key)
-    listing_version, seller_version, tree_version = (found[key] for key in keys)
+    listing_version, seller_version = (found[key] for key in keys)
     stamps = f"{int(listing.updated_at.timestamp() * 1e6)}.{int(listing.seller.updated_at.timestamp() * 1e6)}"
     return f"listing-page:{listing.pk}:v{listing_version}:s{seller_version}:c{tree_version}:u{stamps}"
 

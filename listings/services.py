@@ -148,11 +148,13 @@ _REQUIRED_ON_CREATE = ("title", "description", "category_id")
 
 
 def _category_schema(category_id) -> tuple[str, list[dict]]:
-    """(name, merged attribute schema) of the category, from the cached tree."""
-    node = category_tree().by_id.get(str(category_id))
+    """(name, merged attribute schema) of the category, from the cached tree of the current
+    version (a write checks against the schema of now, not of a second ago)."""
+    tree = category_tree(fresh=True)
+    node = tree.by_id.get(str(category_id))
     if node is None:
         raise ServiceError("Choose a category from the list.", code=ErrorCode.INVALID_CATEGORY)
-    return node.name, attribute_schema_for(node)
+    return node.name, attribute_schema_for(node, tree)
 
 
 def listing_attributes_validate(*, category_id, attributes, coerce: bool = False) -> dict:

@@ -1,7 +1,11 @@
 """Model helpers shared by every app."""
 
+from collections.abc import Iterable, Sequence
+
 from django.db import models
+from django.db.models.base import ModelState
 from django.db.models.functions import Now
+from django.db.models.signals import post_init, pre_init
 
 
 def choices_check(field: str, choices: type[models.TextChoices], name: str) -> models.CheckConstraint:
@@ -45,3 +49,34 @@ class TriggerManagedFieldsMixin:
                 if not field.primary_key and field.name not in self.trigger_managed_fields
             ]
         super().save(*args, **kwargs)
+
+
+def loaded_instances(
+    model: type[models.Model], names: Sequence[str], rows: Iterable[Sequence], alias: str
+) -> list:
+    """Instances of ``model`` from ``rows`` of the columns ``names`` (attnames, in the model's
+    field order), as the ORM's ``.only()`` loads them: the other fields deferred (read on
+    access), each instance saved (``_state.adding`` false) in database ``alias``.
+
+    ``Model.from_db`` runs ``Model.__init__`` per row, which walks every field of the model
+    (9 µs a row for a listing: a fifth of a results page's time in Python). When nothing can
+    tell the difference (no ``pre_init``/``post_init`` receiver for the model, and neither
+    ``__init__`` nor ``from_db`` overridden) the values go straight into the instance's
+    ``__dict__``, which is what ``__init__`` ends up with; otherwise ``from_db`` runs."""
+    plain = (
+        model.__init__ is models.Model.__init__
+        and model.from_db.__func__ is models.Model.from_db.__func__
+        and not pre_init.has_listeners(model)
+        and not post_init.has_listeners(model)
+    )
+    if not plain:
+        return [model.from_db(alias, names, row) for row in rows]
+    instances = []
+    new = model.__new__
+    for row in rows:
+        instance = new(model)
+        instance.__dict__.update(zip(names, row, strict=True))
+        instance._state = state = ModelState()
+        state.adding, state.db = False, alias
+        instances.append(instance)
+    return instances

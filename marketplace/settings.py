@@ -273,9 +273,14 @@ SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 # ISO-4217 codes accepted for prices, with their minor-unit exponents.
 CURRENCIES = env.dict("CURRENCIES", cast={"value": int}, default={"USD": 2, "EUR": 2, "GBP": 2, "JPY": 0})
 DEFAULT_CURRENCY = env.str("DEFAULT_CURRENCY", default="USD")
-# Search: counts stop at this many matches ("1,000+"); counts and facets are cached this long.
+# Search: counts stop at this many matches ("1,000+"); counts and facets are cached this
+# many seconds (0: not cached, no Redis round trip).
 SEARCH_COUNT_CAP = env.int("SEARCH_COUNT_CAP", default=1_000)
 SEARCH_FACETS_TTL = env.int("SEARCH_FACETS_TTL", default=60)
+if SEARCH_FACETS_TTL < 0:
+    raise ImproperlyConfigured(
+        f"SEARCH_FACETS_TTL is seconds, 0 or more (0: no cache), not {SEARCH_FACETS_TTL}."
+    )
 # Past the count cap, best match ranks the newest this-many title matches plus the newest
 # this-many matches (listings.search.ranking); below it, every match.
 SEARCH_RANK_CANDIDATES = env.int("SEARCH_RANK_CANDIDATES", default=200)
@@ -312,6 +317,14 @@ LISTING_PAGE_CACHE_TTL = env.int("LISTING_PAGE_CACHE_TTL", default=300)
 # Seconds the home page's lists (categories, featured, newest) stay cached; any listing change
 # retires them at once (listings.selectors.home_cache_version), a feature expiring within this.
 HOME_CACHE_TTL = env.int("HOME_CACHE_TTL", default=60)
+# Seconds a process trusts the category tree's version it last read before asking Redis again
+# (listings.categories.category_tree): a category change reaches the other processes within
+# this. 0: ask on every call.
+CATEGORY_TREE_CHECK_SECONDS = env.float("CATEGORY_TREE_CHECK_SECONDS", default=1.0)
+if CATEGORY_TREE_CHECK_SECONDS < 0:
+    raise ImproperlyConfigured(
+        f"CATEGORY_TREE_CHECK_SECONDS is seconds, 0 or more, not {CATEGORY_TREE_CHECK_SECONDS}."
+    )
 # Seconds a visitor's (not signed-in) whole search page stays cached under its URL and the
 # home version (any listing change retires it at once); 0: off.
 SEARCH_PAGE_CACHE_TTL = env.int("SEARCH_PAGE_CACHE_TTL", default=60)

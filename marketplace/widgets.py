@@ -51,10 +51,7 @@ class FastSelect(forms.Select):
         # Every form copies its fields' widgets; Select's copy also copies and re-normalizes
         # the options (0.3 ms for the search form's selects). They are shared instead: forms
         # assign new options (``widget.choices = ...``), never change them in place.
-        obj = copy.copy(self)
-        obj.attrs = self.attrs.copy()
-        memo[id(self)] = obj
-        return obj
+        return _widget_copy(self, memo)
 
 
 class FastInput:
@@ -69,6 +66,9 @@ class FastInput:
             f'<input type="{escape_value(widget["type"])}" name="{escape_value(widget["name"])}"{shown}'
             f"{_attrs(widget['attrs'])}>"
         )
+
+    def __deepcopy__(self, memo):
+        return _widget_copy(self, memo)
 
 
 class FastTextInput(FastInput, forms.TextInput):
@@ -89,7 +89,65 @@ class SharedChoiceField(forms.ChoiceField):
     replaced whole by the form (``field.choices = ...``)."""
 
     def __deepcopy__(self, memo):
-        return forms.Field.__deepcopy__(self, memo)
+        return _field_copy(self, memo)
+
+    def share_choices(self, choices: tuple[tuple[str, str], ...]) -> None:
+        """The field's and its widget's options: ``choices``, flat (value, label) string pairs
+        built once and never changed, taken as they are (the ``choices`` setter normalizes
+        them again on every form)."""
+        self._choices = self.widget._choices = choices
+
+
+def fast_copied_fields(form_class: type[forms.BaseForm]) -> type[forms.BaseForm]:
+    """Class decorator: each form of ``form_class`` copies its declared fields as Django does
+    (``BaseForm.__init__`` deep-copies ``base_fields``: a new field, a new widget, their own
+    ``attrs``, ``error_messages`` and ``validators``), by their ``__dict__`` instead of through
+    ``copy``'s protocol: 2 µs a field instead of 6, on a search form copied for every search.
+    A field or widget with a ``__deepcopy__`` of its own (choices, subwidgets) is deep-copied
+    as usual, except this module's, which share their options."""
+    form_class.base_fields = _FastCopyFields(form_class.base_fields)
+    return form_class
+
+
+class _FastCopyFields(dict):
+    def __deepcopy__(self, memo):
+        return {name: _field_copy(field, memo) for name, field in self.items()}
+
+
+_PLAIN_FIELD_COPIES = (forms.Field.__deepcopy__, SharedChoiceField.__deepcopy__)
+_PLAIN_WIDGET_COPIES = (forms.Widget.__deepcopy__, FastSelect.__deepcopy__, FastInput.__deepcopy__)
+
+
+def _field_copy(field: forms.Field, memo: dict) -> forms.Field:
+    """``Field.__deepcopy__`` for a field whose class copies nothing else."""
+    if type(field).__deepcopy__ not in _PLAIN_FIELD_COPIES:
+        return copy.deepcopy(field, memo)
+    result = _shallow_copy(field)
+    memo[id(field)] = result
+    widget = field.widget
+    result.widget = (
+        _widget_copy(widget, memo)
+        if type(widget).__deepcopy__ in _PLAIN_WIDGET_COPIES
+        else copy.deepcopy(widget, memo)
+    )
+    result.error_messages = field.error_messages.copy()
+    result.validators = field.validators[:]
+    return result
+
+
+def _widget_copy(widget: forms.Widget, memo: dict) -> forms.Widget:
+    """``Widget.__deepcopy__``: a new widget with its own ``attrs``."""
+    result = _shallow_copy(widget)
+    result.attrs = widget.attrs.copy()
+    memo[id(widget)] = result
+    return result
+
+
+def _shallow_copy(obj):
+    """``copy.copy`` of an object whose state is its ``__dict__`` (no slots, no ``__copy__``)."""
+    result = object.__new__(type(obj))
+    result.__dict__.update(obj.__dict__)
+    return result
 
 
 def escape_value(value) -> str:

@@ -6,8 +6,12 @@ from django.db import connection, transaction
 @pytest.fixture(autouse=True)
 def _clear_cache():
     """Each test starts with an empty cache: this run's keys only (cache.clear() would flush
-    the whole Redis database, including other runs' keys)."""
+    the whole Redis database, including other runs' keys), and the process reads the
+    category tree's version again (it keeps it CATEGORY_TREE_CHECK_SECONDS)."""
+    from listings.categories import forget_category_tree
+
     cache.delete_pattern("*")
+    forget_category_tree()
     yield
 
 

@@ -20,7 +20,7 @@ from listings.search.expressions import (
     keyword_query,
     listing_earth,
 )
-from listings.search.facets import COUNT_CAP, FACETS_TTL, AttributeFacet, CategoryFacet, FacetCount
+from listings.search.facets import COUNT_CAP, AttributeFacet, CategoryFacet, FacetCount
 from listings.search.filters import PRICE_SORTS, filtered_listings
 from listings.search.form import CURSOR_SALT, MAX_RADIUS_KM, SORTS, SearchForm
 from listings.search.query import CARD_FIELDS, PAGE_SIZE, SORT_KEYS, SearchResult, run_search
@@ -29,7 +29,6 @@ __all__ = [
     "CARD_FIELDS",
     "COUNT_CAP",
     "CURSOR_SALT",
-    "FACETS_TTL",
     "MAX_RADIUS_KM",
     "PAGE_SIZE",
     "PRICE_SORTS",

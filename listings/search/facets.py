@@ -10,12 +10,12 @@ from django.core.cache import cache
 from django.db import connection
 
 from listings.categories import CategoryNode
-from listings.search.filters import WithoutCategory, filtered_listings
+from listings.search.filters import TABLE, WithoutCategory, matching_sql
 from listings.search.form import SearchForm
 
 # Counts stop at this many matching rows, so a broad search stays within its budget.
 COUNT_CAP = settings.SEARCH_COUNT_CAP
-FACETS_TTL = settings.SEARCH_FACETS_TTL
+ATTRIBUTES = f'{TABLE}."attributes"'
 
 
 @dataclass
@@ -53,10 +53,13 @@ def count_and_facets(data: dict, form: SearchForm) -> tuple[int, bool, dict, dic
     - otherwise the capped total, then the attribute facet.
 
     Popular searches repeat: the result is cached for SEARCH_FACETS_TTL seconds (counts that
-    lag a minute behind are fine; the listings themselves are always read fresh).
+    lag a minute behind are fine; the listings themselves are always read fresh). 0 turns the
+    cache off: no Redis round trip at all (two of them cost more than the counts of a narrow
+    search).
     """
-    cache_key = facets_cache_key(data, form.tree.version)
-    cached = cache.get(cache_key)
+    ttl = settings.SEARCH_FACETS_TTL
+    cache_key = facets_cache_key(data, form.tree.version) if ttl else None
+    cached = cache.get(cache_key) if cache_key else None
     if cached is not None:
         return cached
     keys = [a["key"] for a in form.attribute_schema if a["type"] in ("enum", "boolean")]
@@ -65,8 +68,7 @@ def count_and_facets(data: dict, form: SearchForm) -> tuple[int, bool, dict, dic
     total = None
     per_value: dict = {}
     with connection.cursor() as cursor:
-        broad = filtered_listings(data, WithoutCategory(form))
-        sql, params = broad.order_by().values("category_id").query.sql_with_params()
+        sql, params = matching_sql(f'{TABLE}."category_id"', data, WithoutCategory(form))
         cursor.execute(
             f"SELECT category_id, count(*) FROM ({sql} LIMIT %s) AS matches GROUP BY 1",  # noqa: S608
             [*params, COUNT_CAP + 1],
@@ -79,21 +81,21 @@ def count_and_facets(data: dict, form: SearchForm) -> tuple[int, bool, dict, dic
             total = sum(count for category_id, count in per_category.items() if category_id in chosen)
 
         if keys and plain and total is None:
-            total, per_value = _total_and_values(cursor, filtered_listings(data, form), keys)
+            total, per_value = _total_and_values(cursor, matching_sql(ATTRIBUTES, data, form), keys)
         else:
             if total is None:
-                matching = filtered_listings(data, form)
-                sql, params = matching.order_by().values("id").query.sql_with_params()
+                sql, params = matching_sql(f'{TABLE}."id"', data, form)
                 cursor.execute(
                     f"SELECT count(*) FROM ({sql} LIMIT %s) AS matches",  # noqa: S608
                     [*params, COUNT_CAP + 1],
                 )
                 total = cursor.fetchone()[0]
             if keys and not (plain and total == 0):
-                unfiltered = filtered_listings(data, form, with_attributes=False)
+                unfiltered = matching_sql(ATTRIBUTES, data, form, with_attributes=False)
                 per_value = _values(cursor, unfiltered, keys)
     result = (min(total, COUNT_CAP), total > COUNT_CAP, per_category, per_value)
-    cache.set(cache_key, result, FACETS_TTL)
+    if cache_key:
+        cache.set(cache_key, result, ttl)
     return result
 
 
@@ -111,21 +113,23 @@ def _per_value(rows) -> dict:
     }
 
 
-def _values(cursor, qs, keys: list[str]) -> dict:
-    """Matches per (key, value) of the enum/boolean ``keys`` over at most COUNT_CAP rows of ``qs``."""
-    sql, params = qs.order_by().values("attributes").query.sql_with_params()
+def _values(cursor, rows: tuple[str, list], keys: list[str]) -> dict:
+    """Matches per (key, value) of the enum/boolean ``keys`` over at most COUNT_CAP of the
+    ``rows`` (SQL and parameters selecting ``attributes``)."""
+    sql, params = rows
     cursor.execute(_VALUES_SQL.format(rows=f"{sql} LIMIT %s"), [*params, COUNT_CAP, keys])
     return _per_value(cursor.fetchall())
 
 
-def _total_and_values(cursor, qs, keys: list[str]) -> tuple[int, dict]:
-    """The capped total of ``qs`` and its attribute facet in one query: the rows are read once
-    (at most COUNT_CAP + 1 of them, materialized), counted, and the first COUNT_CAP of them
-    give the facet, as ``_values`` would."""
-    sql, params = qs.order_by().values("attributes").query.sql_with_params()
+def _total_and_values(cursor, rows: tuple[str, list], keys: list[str]) -> tuple[int, dict]:
+    """The capped total of the ``rows`` (SQL and parameters selecting ``attributes``) and
+    their attribute facet in one query: the rows are read once (at most COUNT_CAP + 1 of them,
+    materialized), counted, and the first COUNT_CAP of them give the facet, as ``_values``
+    would."""
+    sql, params = rows
     rows = "SELECT attributes FROM capped LIMIT %s"
     cursor.execute(
-        f"WITH capped AS MATERIALIZED ({sql} LIMIT %s) "  # noqa: S608 - SQL of the ORM
+        f"WITH capped AS MATERIALIZED ({sql} LIMIT %s) "  # noqa: S608 - SQL of search_where
         "SELECT NULL, NULL, count(*) FROM capped UNION ALL " + _VALUES_SQL.format(rows=rows),
         [*params, COUNT_CAP + 1, COUNT_CAP, keys],
     )
@@ -144,6 +148,8 @@ def facets_cache_key(data: dict, tree_version) -> str:
 
 
 def category_facets(nodes: list[CategoryNode], per_category: dict) -> list[CategoryFacet]:
+    if not per_category:
+        return []
     facets = []
     for node in nodes:
         children = category_facets(node.children, per_category)

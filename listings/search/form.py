@@ -1,6 +1,7 @@
 """The search form: every filter a visitor can ask for is a GET parameter parsed here;
 invalid input becomes a form error, never a 500."""
 
+import functools
 from decimal import Decimal
 
 from django import forms
@@ -11,7 +12,14 @@ from listings.categories import CategoryTree, attribute_schema_for, category_tre
 from listings.cities import CITIES, CITIES_BY_SLUG
 from listings.models import PricingType
 from marketplace.money import parse_amount
-from marketplace.widgets import FastHiddenInput, FastNumberInput, FastSelect, FastTextInput, SharedChoiceField
+from marketplace.widgets import (
+    FastHiddenInput,
+    FastNumberInput,
+    FastSelect,
+    FastTextInput,
+    SharedChoiceField,
+    fast_copied_fields,
+)
 
 MAX_RADIUS_KM = 20_000
 CURSOR_SALT = "listings.search.cursor"
@@ -25,6 +33,7 @@ SORTS = {
 }
 
 
+@fast_copied_fields
 class SearchForm(forms.Form):
     q = forms.CharField(label="Keywords", max_length=200, required=False, widget=FastTextInput)
     category = forms.CharField(label="Category", max_length=100, required=False, widget=FastSelect)
@@ -70,7 +79,7 @@ class SearchForm(forms.Form):
         super().__init__(data, *args, **kwargs)
         self.tree = category_tree()
         self.fields["category"].widget.share_choices(_category_choices(self.tree))
-        self.fields["currency"].choices = [(code, code) for code in settings.CURRENCIES]
+        self.fields["currency"].share_choices(_currency_choices(tuple(settings.CURRENCIES)))
         # As the field cleans it (stripped): the node the search filters by is the one it names.
         slug = ((data or {}).get("category") or "").strip()
         self.category_node = self.tree.by_slug.get(slug)
@@ -207,6 +216,11 @@ def _category_choices(tree: CategoryTree) -> tuple[tuple[str, str], ...]:
         walk(tree.roots, 0)
         _last_choices = (tree, tuple(choices))
     return _last_choices[1]
+
+
+@functools.cache
+def _currency_choices(codes: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    return tuple((code, code) for code in codes)
 
 
 def _relevance_cursor(after: dict) -> bool:

@@ -6,13 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.core import signing
-from django.db.models import F, Q, QuerySet
+from django.db import connections, router
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from listings.categories import attach_categories
 from listings.models import Listing
 from listings.search import engine
-from listings.search.expressions import CubeDistance, EarthDistance, earth_point, keyword_query, listing_earth
+from listings.search.expressions import EarthDistance, earth_point, keyword_query, listing_earth
 from listings.search.facets import (
     AttributeFacet,
     CategoryFacet,
@@ -20,12 +21,19 @@ from listings.search.facets import (
     category_facets,
     count_and_facets,
 )
-from listings.search.filters import filtered_listings
+from listings.search.filters import (
+    LISTING_EARTH,
+    POINT_EARTH,
+    TABLE,
+    filtered_listings,
+    matching_sql,
+    public_where,
+)
 from listings.search.form import CURSOR_SALT, SearchForm
 from listings.search.keywords import parse_keywords, rewrite_words, unparse
 from listings.search.lexicon import spelling_corrections
 from listings.search.ranking import after_newest, after_relevance, exhaustive, ranked_candidates, tail
-from listings.selectors import public_listings
+from marketplace.db import loaded_instances
 
 PAGE_SIZE = 24
 # Sort key (column or annotation) and direction; ties are broken by id in the same direction,
@@ -53,6 +61,8 @@ CARD_FIELDS = (
     # Its id: the category itself comes from the category tree (categories.attach_categories).
     "category",
 )
+# Their columns, in the model's field order (as the ORM selects them).
+CARD_COLUMNS = tuple(field.attname for field in Listing._meta.concrete_fields if field.name in CARD_FIELDS)
 
 
 @dataclass
@@ -75,25 +85,55 @@ class SearchResult:
         return f"{self.total:,}+" if self.total_capped else f"{self.total:,}"
 
 
-def _ordered_page(qs: QuerySet[Listing], data: dict) -> QuerySet[Listing]:
+def _ordered_page(data: dict, form: SearchForm, *, radius_box: bool) -> tuple[list[Listing], bool]:
+    """The first PAGE_SIZE listings of a search in a sort other than best match, after the
+    cursor, as cards; and whether more follow. One SELECT around ``matching_sql``: the sort
+    key, then the id, both in the sort's direction (the keyset)."""
     sort = data["sort"]
-    if data.get("point"):
-        point = earth_point(data["point"])
-        qs = qs.annotate(distance=EarthDistance(point, listing_earth()))
-        if sort == "distance":
-            qs = qs.annotate(distance_key=CubeDistance(listing_earth(), point))
     key, direction = SORT_KEYS[sort]
+    columns, column_params = [f'{TABLE}."{name}"' for name in CARD_COLUMNS], []
+    key_sql, key_params = f'{TABLE}."{key}"', []
+    point = data.get("point")
+    if point:
+        lat, lng = float(point[0]), float(point[1])
+        columns.append(f"earth_distance({POINT_EARTH}, {LISTING_EARTH}) AS distance")
+        column_params += [lat, lng]
+        if sort == "distance":
+            key_sql, key_params = f"({LISTING_EARTH} <-> {POINT_EARTH})", [lat, lng]
+            columns.append(f"{key_sql} AS distance_key")
+            column_params += key_params
+    sql, params = matching_sql(", ".join(columns), data, form, radius_box=radius_box)
+    params = [*column_params, *params]
     after = data.get("after")
     if after:
         value = after["value"]
         if key == "published_at":
             value = datetime.fromisoformat(value)
-        comparison, id_comparison = ("lt", "id__lt") if direction == "desc" else ("gt", "id__gt")
-        beyond = Q(**{f"{key}__{comparison}": value})
-        qs = qs.filter(beyond | Q(**{key: value, id_comparison: after["id"]}))
-    if direction == "desc":
-        return qs.order_by(F(key).desc(), F("id").desc())
-    return qs.order_by(F(key).asc(), F("id").asc())
+        beyond = "<" if direction == "desc" else ">"
+        sql += f' AND ({key_sql} {beyond} %s OR ({key_sql} = %s AND {TABLE}."id" {beyond} %s))'
+        params += [*key_params, value, *key_params, value, after["id"]]
+    order = "DESC" if direction == "desc" else "ASC"
+    ordered_by = "distance_key" if sort == "distance" else key_sql
+    sql += f' ORDER BY {ordered_by} {order}, {TABLE}."id" {order} LIMIT %s'
+    alias = router.db_for_read(Listing)
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, [*params, PAGE_SIZE + 1])
+        rows = cursor.fetchall()
+    extra = ("distance", "distance_key")[: len(columns) - len(CARD_COLUMNS)]
+    listings = cards_from_rows(rows[:PAGE_SIZE], alias, extra)
+    return listings, len(rows) > PAGE_SIZE
+
+
+def cards_from_rows(rows: list[tuple], alias: str, extra: tuple[str, ...] = ()) -> list[Listing]:
+    """Listings from rows of the CARD_COLUMNS then the ``extra`` annotations (set as
+    attributes), as the ORM loads them with ``.only(*CARD_FIELDS)`` (``loaded_instances``)."""
+    width = len(CARD_COLUMNS)
+    listings = loaded_instances(Listing, CARD_COLUMNS, (row[:width] for row in rows), alias)
+    if extra:
+        for listing, row in zip(listings, rows, strict=True):
+            for name, value in zip(extra, row[width:], strict=True):
+                setattr(listing, name, value)
+    return listings
 
 
 def _cursor_for(listing: Listing, sort: str, zone: int = 0) -> str:
@@ -209,9 +249,8 @@ def _engine_result(form: SearchForm, data: dict, answer: engine.EngineAnswer) ->
     """The engine's page as a SearchResult: its cards in ONE query, in the engine's order (a
     listing no longer public since it was indexed is left out); its offset as the cursor."""
     point = data.get("point")
-    fields = CARD_FIELDS + (("location_lat", "location_lng") if point else ())
-    found = public_listings().filter(pk__in=answer.ids).only(*fields)
-    by_id = {str(listing.id): listing for listing in found} if answer.ids else {}
+    found = _public_cards(answer.ids, location=bool(point))
+    by_id = {str(listing.id): listing for listing in found}
     listings = [by_id[listing_id] for listing_id in answer.ids if listing_id in by_id]
     attach_categories(listings, form.tree)
     if point:
@@ -235,6 +274,23 @@ def _engine_result(form: SearchForm, data: dict, answer: engine.EngineAnswer) ->
     )
 
 
+def _public_cards(ids: list[str], *, location: bool = False) -> list[Listing]:
+    """The public listings among ``ids`` as cards (``cards_from_rows``; with ``location``,
+    their coordinates too), in no particular order: one SELECT."""
+    if not ids:
+        return []
+    extra = ("location_lat", "location_lng") if location else ()
+    columns = ", ".join(f'{TABLE}."{name}"' for name in (*CARD_COLUMNS, *extra))
+    public, public_params = public_where()
+    placeholders = ", ".join(["%s"] * len(ids))
+    sql = f'SELECT {columns} FROM {TABLE} WHERE {public} AND {TABLE}."id" IN ({placeholders})'  # noqa: S608
+    alias = router.db_for_read(Listing)
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, [*public_params, *ids])
+        rows = cursor.fetchall()
+    return cards_from_rows(rows, alias, extra)
+
+
 def _empty(data: dict) -> SearchResult:
     return SearchResult(
         listings=[],
@@ -253,8 +309,8 @@ def _search(form: SearchForm, data: dict) -> SearchResult:
     # of its cap): fetch them through the location index and sort. Many: walk the sort's own
     # index and check the distance on the way, which finds a page long before the end.
     radius_box = data["sort"] == "distance" or not capped
-    matching = filtered_listings(data, form, radius_box=radius_box)
     if data["sort"] == "relevance":
+        matching = filtered_listings(data, form, radius_box=radius_box)
         negated = any(term.negated for group in parse_keywords(data["q"]) for term in group)
         title_pool = (
             None if negated else filtered_listings(data, form, radius_box=radius_box, with_keywords=False)
@@ -265,10 +321,7 @@ def _search(form: SearchForm, data: dict) -> SearchResult:
         rows, next_cursor = _relevance_page(matching, data, capped, title_pool, day_lists)
         has_next = next_cursor is not None
     else:
-        page_qs = _ordered_page(matching, data).only(*CARD_FIELDS)
-        rows = list(page_qs[: PAGE_SIZE + 1])
-        has_next = len(rows) > PAGE_SIZE
-        rows = rows[:PAGE_SIZE]
+        rows, has_next = _ordered_page(data, form, radius_box=radius_box)
         next_cursor = _cursor_for(rows[-1], data["sort"]) if has_next else None
     attach_categories(rows, form.tree)
     if not data.get("after") and not has_next:

@@ -134,3 +134,139 @@ def test_a_category_the_tree_lacks_is_left_to_the_lazy_load(django_assert_num_qu
     with django_assert_num_queries(1):
         assert loaded.category.name == "Newer"
     assert category.pk in {uuid.UUID(key) for key in tree.by_id}
+
+
+def test_another_process_bump_is_seen_within_the_check_interval(settings, monkeypatch):
+    from django.core.cache import cache
+
+    from listings import categories
+    from listings.categories import CATEGORY_TREE_VERSION_KEY
+    from listings.selectors import home_cache_version, listing_page_cache_key
+
+    clock = [1_000.0]
+    monkeypatch.setattr(categories, "_clock", lambda: clock[0])
+    settings.CATEGORY_TREE_CHECK_SECONDS = 1.0
+    listing = ListingFactory()
+    CategoryFactory(slug="before-the-change")
+    bump_category_tree_version()
+    tree = category_tree()
+    home_key, listing_key = home_cache_version(), listing_page_cache_key(listing)
+    assert f"c{tree.version}." in home_key and f":c{tree.version}:" in listing_key
+
+    # Another process changes a category: it bumps the version in Redis, not this process's copy.
+    CategoryFactory(slug="after-the-change")
+    cache.incr(CATEGORY_TREE_VERSION_KEY)
+    clock[0] += 0.9
+    assert category_tree() is tree and "after-the-change" not in tree.by_slug
+    # The keys name the tree this process shows, never the newer version with the older tree.
+    assert home_cache_version() == home_key and listing_page_cache_key(listing) == listing_key
+
+    clock[0] += 0.2  # past the interval: the version is read again, and the new tree with it
+    fresh = category_tree()
+    assert fresh.version != tree.version and "after-the-change" in fresh.by_slug
+    assert f"c{fresh.version}." in home_cache_version()
+    assert f":c{fresh.version}:" in listing_page_cache_key(listing)
+
+
+def test_at_zero_every_call_reads_the_version(settings):
+    from django.core.cache import cache
+
+    from listings.categories import CATEGORY_TREE_VERSION_KEY
+
+    settings.CATEGORY_TREE_CHECK_SECONDS = 0
+    tree = category_tree()
+    CategoryFactory(slug="seen-at-once")
+    cache.incr(CATEGORY_TREE_VERSION_KEY)  # another process's bump
+    assert "seen-at-once" in category_tree().by_slug and category_tree() is not tree
+
+
+def test_this_process_bump_is_seen_at_once(settings):
+    settings.CATEGORY_TREE_CHECK_SECONDS = 3600
+    category_tree()
+    CategoryFactory(slug="mine")
+    bump_category_tree_version()
+    assert "mine" in category_tree().by_slug
+
+
+def test_fresh_reads_the_version_whatever_the_interval(settings):
+    from django.core.cache import cache
+
+    from listings.categories import CATEGORY_TREE_VERSION_KEY
+
+    settings.CATEGORY_TREE_CHECK_SECONDS = 3600
+    tree = category_tree()
+    CategoryFactory(slug="for-the-editor")
+    cache.incr(CATEGORY_TREE_VERSION_KEY)  # another process's bump
+    assert category_tree() is tree
+    assert "for-the-editor" in category_tree(fresh=True).by_slug
+    assert "for-the-editor" in category_tree().by_slug  # and the process keeps the newer tree
+
+
+class _Redis:
+    """The cache, with some of its answers replaced (``answers``: name -> function)."""
+
+    def __init__(self, **answers):
+        from django.core.cache import cache
+
+        self._cache, self._answers = cache, answers
+
+    def __getattr__(self, name):
+        return self._answers.get(name) or getattr(self._cache, name)
+
+
+def test_a_read_that_started_before_a_bump_does_not_bring_its_tree_back(settings, monkeypatch):
+    """Threads of one process: a slow read of the old version ends after this process bumped."""
+    from django.core.cache import cache
+
+    from listings import categories
+
+    settings.CATEGORY_TREE_CHECK_SECONDS = 3600
+    CategoryFactory(slug="old-only")
+    bump_category_tree_version()
+    old = category_tree()
+
+    def slow_read(*args, **kwargs):
+        version = cache.get_or_set(*args, **kwargs)  # the old version ...
+        CategoryFactory(slug="after-the-bump")
+        bump_category_tree_version()  # ... while another thread bumps
+        return version
+
+    categories.forget_category_tree()
+    monkeypatch.setattr(categories, "cache", _Redis(get_or_set=slow_read))
+    assert category_tree().version == old.version  # this read's own answer
+    monkeypatch.setattr(categories, "cache", cache)
+    newer = category_tree()  # not the old tree, kept for an hour: the new version
+    assert newer.version != old.version and "after-the-bump" in newer.by_slug
+
+
+def test_an_older_version_never_replaces_a_newer_one(settings, monkeypatch):
+    from listings import categories
+
+    settings.CATEGORY_TREE_CHECK_SECONDS = 0
+    CategoryFactory(slug="newer")
+    bump_category_tree_version()
+    newer = category_tree()
+    older = _Redis(get_or_set=lambda *args, **kwargs: newer.version - 1, get=lambda *args, **kwargs: None)
+    monkeypatch.setattr(categories, "cache", older)
+    assert category_tree().version == newer.version - 1  # what that read saw ...
+    assert categories._last_tree[0] == newer.version  # ... is not what the process keeps
+
+
+def test_a_listing_write_checks_the_schema_of_now_not_the_process_copy(settings):
+    from django.core.cache import cache
+
+    from listings.categories import CATEGORY_TREE_VERSION_KEY
+    from listings.services import listing_attributes_validate
+
+    settings.CATEGORY_TREE_CHECK_SECONDS = 3600
+    desks = CategoryFactory(slug="desks", attribute_schema=[])
+    bump_category_tree_version()
+    assert category_tree().by_slug["desks"].attribute_schema == []
+    # Another process adds a number attribute: its bump reaches Redis, not this process's copy.
+    Category.objects.filter(pk=desks.pk).update(
+        attribute_schema=[{"key": "width", "label": "Width", "type": "number", "unit": "cm"}]
+    )
+    cache.incr(CATEGORY_TREE_VERSION_KEY)
+    assert listing_attributes_validate(category_id=desks.pk, attributes={"width": "60"}, coerce=True) == {
+        "width": 60
+    }

@@ -2,6 +2,8 @@
 attribute facet in one query, no attribute facet for an empty search): each must give what
 the three plain queries give, below and past the count cap."""
 
+from unittest.mock import patch
+
 import pytest
 from django.core.cache import cache
 from django.db.models import Q
@@ -142,3 +144,28 @@ def test_past_the_facets_cap_the_total_and_the_attribute_facet_are_one_query(
         total, capped, _, per_value = count_and_facets(form.cleaned_data, form)
     assert (total, capped) == (2, False)
     assert per_value == {("material", "Walnut"): 2, ("shipping_included", True): 1}
+
+
+def test_facets_are_cached_for_their_ttl_and_not_at_all_at_zero(
+    catalogue, settings, django_assert_num_queries
+):
+    form = make_form(q="walnut", category="desks")
+    assert form.is_valid()
+    key = facets.facets_cache_key(form.cleaned_data, form.tree.version)
+    cache.delete(key)
+    first = count_and_facets(form.cleaned_data, form)
+    assert cache.get(key) == first
+    with django_assert_num_queries(0):  # the cached counts
+        assert count_and_facets(form.cleaned_data, form) == first
+
+    settings.SEARCH_FACETS_TTL = 0
+    cache.delete(key)
+    with (
+        patch.object(facets.cache, "get") as get,
+        patch.object(facets.cache, "set") as store,
+        django_assert_num_queries(2),  # read every time, never filed
+    ):
+        assert count_and_facets(form.cleaned_data, form) == first
+    get.assert_not_called()
+    store.assert_not_called()
+    assert cache.get(key) is None

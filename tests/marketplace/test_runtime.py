@@ -244,6 +244,26 @@ def test_settings_refuse_a_reindex_memory_tantivy_cannot_use(megabytes):
     assert f"SEARCH_ENGINE_REINDEX_MEMORY_MB must be between 15 and 4000, not {megabytes}" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("SEARCH_FACETS_TTL", "SEARCH_FACETS_TTL is seconds, 0 or more (0: no cache), not -5"),
+        ("CATEGORY_TREE_CHECK_SECONDS", "CATEGORY_TREE_CHECK_SECONDS is seconds, 0 or more, not -5"),
+    ],
+)
+def test_settings_refuse_negative_seconds(name, message):
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=BASE_DIR,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "marketplace.settings", name: "-5"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
 def test_migrations_match_the_models():
     result = _manage("makemigrations", "--check", "--dry-run")
     assert result.returncode == 0, result.stdout + result.stderr

@@ -5,7 +5,14 @@ import pytest
 from django import forms
 from django.utils.safestring import mark_safe
 
-from marketplace.widgets import FastHiddenInput, FastNumberInput, FastSelect, FastTextInput, SharedChoiceField
+from marketplace.widgets import (
+    FastHiddenInput,
+    FastNumberInput,
+    FastSelect,
+    FastTextInput,
+    SharedChoiceField,
+    fast_copied_fields,
+)
 
 
 def normalised(html: str) -> str:
@@ -114,3 +121,68 @@ def test_a_form_field_renders_through_the_fast_input():
 
     html = str(Form({"lat": "40.5"})["lat"])
     assert html == '<input type="number" name="lat" value="40.5" min="-90" step="1e-7" required id="id_lat">'
+
+
+class _Declared(forms.Form):
+    q = forms.CharField(max_length=20, required=False, widget=FastTextInput)
+    kind = SharedChoiceField(choices=[("a", "A"), ("b", "B")], required=False, widget=FastSelect)
+    amount = forms.DecimalField(max_digits=5, decimal_places=2, required=False)
+    picks = forms.MultipleChoiceField(
+        choices=[("x", "X")], required=False, widget=forms.CheckboxSelectMultiple
+    )
+
+
+@fast_copied_fields
+class _FastCopied(_Declared):
+    pass
+
+
+def test_fast_copied_fields_give_each_form_fields_of_its_own():
+    first, second = _FastCopied(), _FastCopied()
+    for name in first.fields:
+        for mine, theirs in [(first, second), (first, _FastCopied)]:
+            field, other = (
+                mine.fields[name],
+                theirs.base_fields[name] if theirs is _FastCopied else theirs.fields[name],
+            )
+            assert field is not other and field.widget is not other.widget
+            assert field.widget.attrs is not other.widget.attrs
+            assert field.error_messages is not other.error_messages
+            assert field.validators is not other.validators
+    first.fields["q"].widget.attrs["placeholder"] = "mine"
+    first.fields["q"].error_messages["required"] = "mine"
+    first.fields["q"].validators.append(lambda value: None)
+    first.fields["kind"].choices = [("c", "C")]
+    assert "placeholder" not in second.fields["q"].widget.attrs
+    assert "placeholder" not in _FastCopied.base_fields["q"].widget.attrs
+    assert second.fields["q"].error_messages["required"] != "mine"
+    assert len(second.fields["q"].validators) == len(_FastCopied.base_fields["q"].validators)
+    assert list(second.fields["kind"].choices) == [("a", "A"), ("b", "B")]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        None,
+        {"q": "desk", "kind": "b", "amount": "1.5", "picks": ["x"]},
+        {"q": "x" * 30, "kind": "zzz", "amount": "abc"},
+    ],
+)
+def test_fast_copied_fields_validate_and_render_as_deep_copies_do(data):
+    fast, plain = _FastCopied(data), _Declared(data)
+    if data is not None:
+        assert fast.is_valid() == plain.is_valid()
+        assert fast.errors == plain.errors
+        assert fast.cleaned_data == plain.cleaned_data
+    assert str(fast) == str(plain)
+
+
+def test_a_shared_choice_field_validates_and_renders_the_options_it_is_given():
+    first, second = _FastCopied({"kind": "c"}), _FastCopied({"kind": "c"})
+    first.fields["kind"].share_choices((("c", "Sea"), ("d", "Dee")))
+    assert first.is_valid(), first.errors
+    assert first.cleaned_data["kind"] == "c"
+    assert not second.is_valid() and "kind" in second.errors  # its own options: a and b
+    rendered = normalised(first["kind"])
+    assert '<option value="c" selected>Sea</option><option value="d">Dee</option>' in rendered
+    assert list(_FastCopied.base_fields["kind"].choices) == [("a", "A"), ("b", "B")]
