@@ -396,7 +396,9 @@ def run_benchmark(args) -> None:
                 for record in (slowest, slowest_per_kind[kind]):
                     if seconds > record.seconds:
                         record.seconds, record.kind, record.sql = seconds, kind, sql
-                        record.params, record.query = tuple(query_params or ()), params
+                        # Named placeholders (the spelling lexicon's query) keep their mapping.
+                        kept = query_params if isinstance(query_params, dict) else tuple(query_params or ())
+                        record.params, record.query = kept, params
             form = form_for(params)
             data = form.cleaned_data
             if iteration % args.naive_every == 0:
@@ -463,13 +465,18 @@ def run_benchmark(args) -> None:
             continue
         print()
         print(f"Slowest query ({record.kind}, {record.seconds * 1000:.1f} ms), search {record.query}:")
-        print(
-            record.sql % tuple(repr(p) for p in record.params) if args.show_sql else record.sql[:400] + " ..."
-        )
+        print(record.sql % _shown(record.params) if args.show_sql else record.sql[:400] + " ...")
         with connection.cursor() as cursor:
             cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {record.sql}", record.params)
             for (line,) in cursor.fetchall():
                 print(f"  {line}")
+
+
+def _shown(params):
+    """The parameters as ``%`` fills the query's placeholders, each as its repr."""
+    if isinstance(params, dict):
+        return {key: repr(value) for key, value in params.items()}
+    return tuple(repr(value) for value in params)
 
 
 PAGE = 24
