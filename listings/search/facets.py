@@ -102,7 +102,9 @@ def count_and_facets(data: dict, form: SearchForm) -> tuple[int, bool, dict, dic
 _VALUES_SQL = (
     "SELECT entry.key, entry.value, count(*) FROM ({rows}) AS matches "
     "CROSS JOIN LATERAL jsonb_each(matches.attributes) AS entry "
-    "WHERE entry.key = ANY(%s) GROUP BY 1, 2"
+    # An option is a string, a boolean a boolean: a value of another JSON type (stored by a
+    # raw write, never by the services) counts for no option.
+    "WHERE entry.key = ANY(%s) AND jsonb_typeof(entry.value) IN ('string', 'boolean') GROUP BY 1, 2"
 )
 
 

@@ -2,6 +2,9 @@
 invalid input becomes a form error, never a 500."""
 
 import functools
+import math
+import uuid
+from datetime import datetime
 from decimal import Decimal
 
 from django import forms
@@ -167,7 +170,9 @@ class SearchForm(forms.Form):
             except signing.BadSignature:
                 self.add_error(None, "This results page link is no longer valid; start the search again.")
             else:
-                if after.get("sort") != sort:
+                if not isinstance(after, dict):
+                    self.add_error(None, "This results page link is no longer valid; start the search again.")
+                elif after.get("sort") != sort:
                     self.add_error(None, "This results page link belongs to another sort order.")
                 elif after.get("engine"):
                     # The search engine's offset (listings.search.engine): only the engine continues it.
@@ -177,8 +182,9 @@ class SearchForm(forms.Form):
                     if error := engine.cursor_error(self, cleaned):
                         self.add_error(None, error)
                         cleaned["after"] = None
-                elif sort == "relevance" and not _relevance_cursor(after):
-                    # A link from before the best-match order had its present keys.
+                elif not _keyset_cursor(after, sort):
+                    # A link from before the best-match order had its present keys; a link
+                    # signed by a release whose cursors held something else.
                     self.add_error(None, "This results page link is no longer valid; start the search again.")
                 else:
                     cleaned["after"] = after
@@ -223,9 +229,48 @@ def _currency_choices(codes: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     return tuple((code, code) for code in codes)
 
 
-def _relevance_cursor(after: dict) -> bool:
-    """A best-match cursor: zone 0 holds [title_match, rank, published_at], zone 1 published_at."""
+def _keyset_cursor(after: dict, sort: str) -> bool:
+    """A keyset cursor of ``sort`` (``listings.search.query._cursor_for``): the id of the last
+    listing shown, and its sort key, of the type that sort compares. Best match: zone 0 holds
+    [title_match, rank, published_at], zone 1 published_at."""
+    if not isinstance(after.get("id"), str) or not _is_uuid(after["id"]):
+        return False
     value = after.get("value")
-    if after.get("zone") == 1:
-        return isinstance(value, str)
-    return after.get("zone") == 0 and isinstance(value, list) and len(value) == 3
+    if sort == "relevance":
+        if after.get("zone") == 1:
+            return _is_moment(value)
+        return (
+            after.get("zone") == 0
+            and isinstance(value, list)
+            and len(value) == 3
+            and _is_number(value[0])
+            and _is_number(value[1])
+            and _is_moment(value[2])
+        )
+    if sort == "newest":
+        return _is_moment(value)
+    if sort in ("price_asc", "price_desc"):
+        return isinstance(value, int) and not isinstance(value, bool)
+    return _is_number(value)  # distance
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_moment(value) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

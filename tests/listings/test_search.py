@@ -6,13 +6,15 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.core import signing
 from django.http import QueryDict
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AccountStatus
 from listings.categories import bump_category_tree_version
 from listings.cities import CITIES_BY_SLUG
-from listings.search import PAGE_SIZE, SearchForm, keyword_query, run_search
+from listings.search import CURSOR_SALT, PAGE_SIZE, SearchForm, keyword_query, run_search
 from tests.factories import CategoryFactory, ListingFactory, SellerFactory
 
 pytestmark = pytest.mark.django_db
@@ -333,6 +335,58 @@ def test_cursor_of_another_sort_is_refused(furniture):
     form = make_form(sort="price_asc", cursor=cursor)
     assert not form.is_valid()
     assert "another sort order" in str(form.errors)
+
+
+_ID = "3f2b8a9e-6c1d-4e5f-9a7b-1c2d3e4f5a6b"
+_WHEN = "2026-11-30T12:00:00+00:00"
+
+
+@pytest.mark.parametrize(
+    ("params", "payload"),
+    [
+        ({"sort": "newest"}, {"sort": "newest", "value": None, "id": _ID}),
+        ({"sort": "newest"}, {"sort": "newest", "value": "not a date", "id": _ID}),
+        ({"sort": "newest"}, {"sort": "newest", "value": _WHEN}),
+        ({"sort": "newest"}, {"sort": "newest", "value": _WHEN, "id": "not-a-uuid"}),
+        ({"sort": "newest"}, {"sort": "newest", "value": _WHEN, "id": 7}),
+        ({"sort": "price_asc"}, {"sort": "price_asc", "value": "abc", "id": _ID}),
+        ({"sort": "price_desc"}, {"sort": "price_desc", "value": 12.5, "id": _ID}),
+        ({"sort": "price_asc"}, {"sort": "price_asc", "value": True, "id": _ID}),
+        ({"sort": "distance", "near": "new-york"}, {"sort": "distance", "value": "x", "id": _ID}),
+        ({"q": "walnut"}, {"sort": "relevance", "zone": 0, "value": [1, "x", _WHEN], "id": _ID}),
+        ({"q": "walnut"}, {"sort": "relevance", "zone": 0, "value": [1, 0.5, "yesterday"], "id": _ID}),
+        ({"q": "walnut"}, {"sort": "relevance", "zone": 1, "value": 3, "id": _ID}),
+        ({"sort": "newest"}, ["newest", _WHEN, _ID]),
+        ({"sort": "newest"}, "newest"),
+    ],
+)
+def test_a_signed_cursor_holding_something_else_is_a_form_error(client, furniture, params, payload):
+    """A link signed with our key but not holding what this release's cursors hold (another
+    release's format) is refused like a tampered one, never a server error."""
+    cursor = signing.dumps(payload, salt=CURSOR_SALT)
+    form = make_form(**params, cursor=cursor)
+    assert not form.is_valid()
+    assert "no longer valid" in str(form.errors)
+    response = client.get(reverse("listings:search"), {**params, "cursor": cursor})
+    assert response.status_code == 200
+    assert "no longer valid" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("params", "payload"),
+    [
+        ({"sort": "newest"}, {"sort": "newest", "value": _WHEN, "id": _ID}),
+        ({"sort": "price_asc"}, {"sort": "price_asc", "value": 1250, "id": _ID}),
+        ({"sort": "distance", "near": "new-york"}, {"sort": "distance", "value": 1234.5, "id": _ID}),
+        ({"q": "walnut"}, {"sort": "relevance", "zone": 0, "value": [1, 0.5, _WHEN], "id": _ID}),
+        ({"q": "walnut"}, {"sort": "relevance", "zone": 1, "value": _WHEN, "id": _ID}),
+    ],
+)
+def test_a_cursor_of_each_sort_is_taken(furniture, params, payload):
+    form = make_form(**params, cursor=signing.dumps(payload, salt=CURSOR_SALT))
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["after"] == payload
+    run_search(form)  # continues from it
 
 
 def test_counts_and_facets_are_cached_briefly_but_a_complete_page_counts_exactly(

@@ -7,8 +7,10 @@ from unittest.mock import patch
 import pytest
 from django.core.cache import cache
 from django.db.models import Q
+from django.urls import reverse
 
 from listings.categories import bump_category_tree_version
+from listings.models import Listing
 from listings.search import facets
 from listings.search.facets import count_and_facets
 from listings.selectors import public_listings
@@ -169,3 +171,25 @@ def test_facets_are_cached_for_their_ttl_and_not_at_all_at_zero(
     get.assert_not_called()
     store.assert_not_called()
     assert cache.get(key) is None
+
+
+@pytest.mark.parametrize(
+    "odd", [{"material": ["Walnut"]}, {"material": {"a": 1}}, {"shipping_included": [True]}, {"material": 3}]
+)
+def test_a_value_of_another_json_type_counts_for_no_option(catalogue, client, odd):
+    """The services refuse such values (``attributes_normalise``); a raw write can store them,
+    and the counts then leave them out instead of failing every search of the category."""
+    _, desks, _ = catalogue
+    odd_one = ListingFactory(category=desks, title="Odd desk")
+    Listing.objects.filter(pk=odd_one.pk).update(attributes=odd)
+    form = make_form(category="furniture")
+    assert form.is_valid()
+    _, _, _, per_value = count_and_facets(form.cleaned_data, form)
+    assert per_value == {
+        ("material", "Walnut"): 3,
+        ("material", "Oak"): 2,
+        ("material", "Pine"): 1,
+        ("shipping_included", True): 2,
+    }
+    response = client.get(reverse("listings:search"), {"category": "furniture"})
+    assert response.status_code == 200 and "Odd desk" in response.content.decode()
