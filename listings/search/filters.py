@@ -108,19 +108,10 @@ def search_where(
     return " AND ".join(conditions), params
 
 
-def filtered_listings(
-    data: dict,
-    form: SearchForm,
-    *,
-    with_attributes: bool = True,
-    radius_box: bool = True,
-    with_keywords: bool = True,
-) -> QuerySet[Listing]:
-    """The public listings that match every filter of ``data`` (``search_where``, with the
-    same options), as a queryset."""
-    sql, params = search_where(
-        data, form, with_attributes=with_attributes, radius_box=radius_box, with_keywords=with_keywords
-    )
+def filtered_listings(data: dict, form: SearchForm, **options) -> QuerySet[Listing]:
+    """The public listings that match every filter of ``data`` (``options`` as
+    ``search_where`` takes them), as a queryset."""
+    sql, params = search_where(data, form, **options)
     qs = public_listings()
     # Constant SQL (search_where), the values as parameters.
     return qs.filter(RawSQL(sql, params, output_field=BooleanField())) if sql else qs  # noqa: S611

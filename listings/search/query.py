@@ -92,16 +92,19 @@ def _ordered_page(data: dict, form: SearchForm, *, radius_box: bool) -> tuple[li
     sort = data["sort"]
     key, direction = SORT_KEYS[sort]
     columns, column_params = [f'{TABLE}."{name}"' for name in CARD_COLUMNS], []
+    annotations: list[str] = []  # the names of the columns after CARD_COLUMNS
     key_sql, key_params = f'{TABLE}."{key}"', []
     point = data.get("point")
     if point:
         lat, lng = float(point[0]), float(point[1])
         columns.append(f"earth_distance({POINT_EARTH}, {LISTING_EARTH}) AS distance")
         column_params += [lat, lng]
+        annotations.append("distance")
         if sort == "distance":
             key_sql, key_params = f"({LISTING_EARTH} <-> {POINT_EARTH})", [lat, lng]
             columns.append(f"{key_sql} AS distance_key")
             column_params += key_params
+            annotations.append("distance_key")
     sql, params = matching_sql(", ".join(columns), data, form, radius_box=radius_box)
     params = [*column_params, *params]
     after = data.get("after")
@@ -119,8 +122,7 @@ def _ordered_page(data: dict, form: SearchForm, *, radius_box: bool) -> tuple[li
     with connections[alias].cursor() as cursor:
         cursor.execute(sql, [*params, PAGE_SIZE + 1])
         rows = cursor.fetchall()
-    extra = ("distance", "distance_key")[: len(columns) - len(CARD_COLUMNS)]
-    listings = cards_from_rows(rows[:PAGE_SIZE], alias, extra)
+    listings = cards_from_rows(rows[:PAGE_SIZE], alias, tuple(annotations))
     return listings, len(rows) > PAGE_SIZE
 
 
